@@ -1,0 +1,1 @@
+"""Hooks: I/O with Google APIs (training jobs, Cloud Storage staging, Cloud Logging)."""

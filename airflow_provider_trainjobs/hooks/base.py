@@ -1,0 +1,221 @@
+"""Connection settings and credentials shared by every hook of this provider.
+
+One Airflow connection (default ``google_cloud_default``) says where the APIs are and who we are:
+the Google provider's extras (``project``, ``key_path``, ``keyfile_dict``) plus this provider's
+(``backend``, ``api_endpoint``, ``storage_endpoint``, ``logging_endpoint``, ``region``).
+Google client libraries are imported inside methods so DAG files that import operators stay cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
+BACKENDS = ("ai-platform", "vertex")
+DEFAULT_CONN_ID = "google_cloud_default"
+_EXTRA_PREFIXES = ("", "extra__trainjobs__", "extra__google_cloud_platform__")
+
+
+def _is_loopback(url: str | None) -> bool:
+    if not url:
+        return False
+    host = urlparse(url if "://" in url else f"http://{url}").hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What a hook needs from the connection; ``keyfile_dict`` is excluded from ``repr``."""
+
+    project_id: str | None = None
+    backend: str = "ai-platform"
+    region: str | None = None
+    api_endpoint: str | None = None
+    storage_endpoint: str | None = None
+    logging_endpoint: str | None = None
+    key_path: str | None = None
+    keyfile_dict: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def is_local(self) -> bool:
+        """True when the endpoints point at a service on this machine (anonymous credentials)."""
+        return _is_loopback(self.api_endpoint) or (
+            self.api_endpoint is None and _is_loopback(self.storage_endpoint)
+        )
+
+
+def settings_from_extras(extras: dict[str, Any]) -> ConnectionSettings:
+    """Build settings from a connection's extras, accepting the ``extra__<type>__`` prefixed forms."""
+
+    def get(key: str) -> Any:
+        for prefix in _EXTRA_PREFIXES:
+            value = extras.get(prefix + key)
+            if value not in (None, ""):
+                return value
+        return None
+
+    keyfile = get("keyfile_dict")
+    if isinstance(keyfile, str):
+        try:
+            keyfile = json.loads(keyfile)
+        except ValueError as err:
+            raise ValueError("connection extra 'keyfile_dict' is not valid JSON") from None
+    backend = str(get("backend") or "ai-platform")
+    if backend not in BACKENDS:
+        raise ValueError(f"connection extra 'backend' must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    return ConnectionSettings(
+        project_id=get("project") or get("project_id"),
+        backend=backend,
+        region=get("region"),
+        api_endpoint=get("api_endpoint"),
+        storage_endpoint=get("storage_endpoint"),
+        logging_endpoint=get("logging_endpoint") or get("api_endpoint"),
+        key_path=get("key_path"),
+        keyfile_dict=keyfile,
+    )
+
+
+class TrainJobsBaseHook(BaseHook):
+    """Reads the connection once and hands out credentials; the base of the staging/training/log hooks.
+
+    A missing connection is not an error: Application Default Credentials and the public Google
+    endpoints are used, as ``gcloud`` would.
+    """
+
+    conn_name_attr = "gcp_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = "trainjobs"
+    hook_name = "Training Jobs (AI Platform / Vertex AI / local)"
+
+    def __init__(
+        self,
+        gcp_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        project_id: str | None = None,
+        backend: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.gcp_conn_id = gcp_conn_id
+        self._project_override = project_id
+        self._backend_override = backend
+        self._region_override = region
+        self._settings: ConnectionSettings | None = None
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields shown for this connection type in the Airflow UI."""
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import PasswordField, StringField
+
+        text = {
+            "project": "Project Id",
+            "backend": "Backend (ai-platform or vertex)",
+            "region": "Region",
+            "api_endpoint": "API endpoint (e.g. the local service)",
+            "storage_endpoint": "Cloud Storage endpoint",
+            "logging_endpoint": "Cloud Logging endpoint",
+            "key_path": "Keyfile Path",
+        }
+        widgets: dict[str, Any] = {
+            key: StringField(lazy_gettext(label), widget=BS3TextFieldWidget()) for key, label in text.items()
+        }
+        widgets["keyfile_dict"] = PasswordField(lazy_gettext("Keyfile JSON"), widget=BS3PasswordFieldWidget())
+        return widgets
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hide the fields a Google API connection does not use."""
+        return {
+            "hidden_fields": ["host", "schema", "login", "password", "port"],
+            "relabeling": {},
+            "placeholders": {
+                "backend": "ai-platform",
+                "api_endpoint": "http://127.0.0.1:8765",
+                "storage_endpoint": "http://127.0.0.1:8766",
+            },
+        }
+
+    def _apply_overrides(self, settings: ConnectionSettings) -> ConnectionSettings:
+        from dataclasses import replace
+
+        backend = self._backend_override or settings.backend
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        return replace(
+            settings,
+            project_id=self._project_override or settings.project_id,
+            backend=backend,
+            region=self._region_override or settings.region,
+        )
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """The connection's settings with this hook's overrides applied (read once per hook)."""
+        if self._settings is None:
+            try:
+                extras = self.get_connection(self.gcp_conn_id).extra_dejson
+            except AirflowNotFoundException:
+                extras = {}
+            self._settings = self._apply_overrides(settings_from_extras(extras))
+        return self._settings
+
+    async def aget_settings(self) -> ConnectionSettings:
+        """Async twin of :attr:`settings` for triggers (no sync DB access inside the event loop)."""
+        if self._settings is None:
+            try:
+                conn = await self.aget_connection(self.gcp_conn_id)
+                extras = conn.extra_dejson
+            except AirflowNotFoundException:
+                extras = {}
+            self._settings = self._apply_overrides(settings_from_extras(extras))
+        return self._settings
+
+    @property
+    def project_id(self) -> str:
+        """The project every call addresses; required, named in the error when missing."""
+        project = self.settings.project_id or os.environ.get("GOOGLE_CLOUD_PROJECT")
+        if not project:
+            raise ValueError(
+                f"no project: set the 'project' extra on connection {self.gcp_conn_id!r} or pass project_id"
+            )
+        return project
+
+    def get_credentials(self) -> Credentials:
+        """Anonymous credentials for a local endpoint, else the connection's key, else ADC."""
+        return credentials_for(self.settings)
+
+
+def credentials_for(settings: ConnectionSettings) -> Credentials:
+    """Resolve credentials without ever logging them (shared by the sync and async paths)."""
+    if settings.is_local:
+        from google.auth.credentials import AnonymousCredentials
+
+        return AnonymousCredentials()  # type: ignore[no-untyped-call]
+    scopes = ["https://www.googleapis.com/auth/cloud-platform"]
+    if settings.keyfile_dict:
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            settings.keyfile_dict, scopes=scopes
+        )
+    if settings.key_path:
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+            settings.key_path, scopes=scopes
+        )
+    import google.auth
+
+    credentials, _ = google.auth.default(scopes=scopes)  # type: ignore[no-untyped-call]
+    return credentials
