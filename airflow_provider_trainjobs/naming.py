@@ -1,0 +1,54 @@
+"""Names derived from an Airflow run: deterministic job ids and label values that pass the service's rules.
+
+A job id derived from ``(dag_id, task_id, run_id)`` is the same on every try of a task instance, so a retry
+re-attaches to the job the first try created instead of submitting a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+__all__ = ["JOB_ID_MAX_LENGTH", "LABEL_VALUE_MAX_LENGTH", "default_job_id", "is_valid_job_id",
+           "sanitize_label_value"]
+
+JOB_ID_MAX_LENGTH = 128
+LABEL_VALUE_MAX_LENGTH = 63
+_JOB_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_HASH_LENGTH = 8
+
+
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:_HASH_LENGTH]
+
+
+def is_valid_job_id(job_id: str) -> bool:
+    """True for letters, digits and underscores starting with a letter, at most 128 characters."""
+    return len(job_id) <= JOB_ID_MAX_LENGTH and _JOB_ID_RE.fullmatch(job_id) is not None
+
+
+def default_job_id(dag_id: str, task_id: str, run_id: str) -> str:
+    """A valid, readable job id that depends only on the dag, task and run (not on the try number).
+
+    Characters outside ``[A-Za-z0-9_]`` become ``_``; a short hash of the exact inputs is appended so that
+    two runs whose ids differ only in replaced characters (or past the truncation point) never collide.
+    """
+    readable = re.sub(r"[^A-Za-z0-9]+", "_", f"{dag_id}_{task_id}_{run_id}").strip("_")
+    if not readable[:1].isalpha():
+        readable = "job_" + readable
+    suffix = "_" + _short_hash(dag_id, task_id, run_id)
+    readable = readable[: JOB_ID_MAX_LENGTH - len(suffix)].rstrip("_")
+    return readable + suffix
+
+
+def sanitize_label_value(value: str) -> str:
+    """Map any string to a label value: lowercase letters, digits, ``_`` and ``-``, at most 63 characters.
+
+    Other characters become ``-``. A value that has to be shortened keeps a hash of the original at its end,
+    so distinct long values stay distinct.
+    """
+    cleaned = re.sub(r"[^a-z0-9_-]", "-", value.lower())
+    if len(cleaned) <= LABEL_VALUE_MAX_LENGTH:
+        return cleaned
+    suffix = "-" + _short_hash(value)
+    return cleaned[: LABEL_VALUE_MAX_LENGTH - len(suffix)] + suffix

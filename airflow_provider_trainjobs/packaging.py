@@ -1,0 +1,165 @@
+"""Build a trainer's source distribution the way ``gcloud ai-platform jobs submit training --package-path`` does.
+
+``setup.py`` is looked for in the parent of the package dir; without one a minimal ``setup.py`` holding only
+that package is generated; a ``pyproject.toml``-only parent is built with its own backend. The build runs in a
+subprocess on a temporary copy, so the user's tree is left exactly as found and a user's ``setup.py`` cannot
+touch the Airflow worker; the resulting tarball is re-packed deterministically so an unchanged tree always
+gives the same bytes (and therefore the same content-addressed staging path).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BuiltPackage", "PackagingError", "build_training_package"]
+
+# 1980-01-01: the earliest time zip-based tools accept; every member of the tarball gets it.
+REPRODUCIBLE_MTIME = 315532800
+BUILD_TIMEOUT_SECONDS = 600
+_OUTPUT_TAIL_LINES = 25
+# Never copied into the build dir: build leftovers and caches (they would leak into or skew the sdist).
+_IGNORED = (".git", ".hg", ".svn", "__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".eggs",
+            ".venv", "venv", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache")
+
+_GENERATED_SETUP = """\
+from setuptools import find_packages, setup
+
+setup(
+    name={name!r},
+    version="0.0.0",
+    packages=find_packages(include=[{name!r}, {name!r} + ".*"]),
+)
+"""
+
+# Runs inside the build subprocess (cwd = the project copy): PEP 517 ``build_sdist`` of the project's own
+# backend, without isolation (no network on a worker), printing the file name it produced.
+_PEP517_RUNNER = """\
+import importlib, os, sys, tomllib
+with open("pyproject.toml", "rb") as f:
+    system = tomllib.load(f).get("build-system", {})
+spec = system.get("build-backend", "setuptools.build_meta:__legacy__")
+for entry in reversed(system.get("backend-path", [])):
+    sys.path.insert(0, os.path.abspath(entry))
+module, _, attr = spec.partition(":")
+try:
+    backend = importlib.import_module(module)
+except ImportError as err:
+    sys.exit(f"build backend {spec!r} is not installed in this environment "
+             f"(builds run without isolation, install it beside Airflow): {err}")
+for part in filter(None, attr.split(".")):
+    backend = getattr(backend, part)
+print("TRAINJOBS_SDIST=" + backend.build_sdist(sys.argv[1], {}))
+"""
+
+
+class PackagingError(ValueError):
+    """The package dir cannot be built into a source distribution; the message says why."""
+
+
+@dataclass(frozen=True)
+class BuiltPackage:
+    """A built sdist: where it is, the hex sha256 of its bytes, and whether ``setup.py`` was generated."""
+
+    path: Path
+    sha256: str
+    generated_setup: bool
+
+    @property
+    def size(self) -> int:
+        """Size of the tarball in bytes."""
+        return self.path.stat().st_size
+
+
+def build_training_package(package_path: str | os.PathLike[str], output_dir: str | os.PathLike[str] | None = None
+                           ) -> BuiltPackage:
+    """Build ``package_path`` (a dir holding ``__init__.py``) into a reproducible ``.tar.gz`` in ``output_dir``.
+
+    ``output_dir`` defaults to a new temporary directory that the caller owns. Raises :class:`PackagingError`
+    for a path that is not a package directory or a build that fails (with the tail of the build's output).
+    """
+    package_dir = Path(package_path).expanduser()
+    if not package_dir.exists():
+        raise PackagingError(f"package_path {str(package_path)!r} does not exist")
+    if not package_dir.is_dir():
+        raise PackagingError(f"package_path {str(package_path)!r} is not a directory")
+    package_dir = package_dir.resolve()
+    if not (package_dir / "__init__.py").is_file():
+        raise PackagingError(
+            f"package_path {str(package_path)!r} has no __init__.py: the trainer must be a Python package"
+        )
+    root = package_dir.parent
+    generated = not (root / "setup.py").is_file() and not (root / "pyproject.toml").is_file()
+    if generated and not package_dir.name.isidentifier():
+        raise PackagingError(
+            f"package_path {str(package_path)!r}: without a setup.py the directory name must be a valid "
+            f"Python package name (letters, digits, underscores), got {package_dir.name!r}"
+        )
+    out_dir = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="trainjobs-pkg-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    with tempfile.TemporaryDirectory(prefix="trainjobs-build-") as tmp:
+        work = Path(tmp) / "src"
+        dist = Path(tmp) / "dist"
+        dist.mkdir()
+        if generated:
+            # Only the package goes into the copy, next to a generated setup.py (never written to the user's tree).
+            shutil.copytree(package_dir, work / package_dir.name, ignore=shutil.ignore_patterns(*_IGNORED))
+            (work / "setup.py").write_text(_GENERATED_SETUP.format(name=package_dir.name), encoding="utf-8")
+        else:
+            shutil.copytree(root, work, ignore=shutil.ignore_patterns(*_IGNORED))
+        raw = _run_build(work, dist, use_setup_py=(work / "setup.py").is_file(), package_path=str(package_path))
+        target = out_dir / raw.name
+        digest = _repack(raw, target)
+    return BuiltPackage(path=target, sha256=digest, generated_setup=generated)
+
+
+def _run_build(work: Path, dist: Path, *, use_setup_py: bool, package_path: str) -> Path:
+    """Run the sdist build in a fresh interpreter and return the tarball it wrote into ``dist``."""
+    if use_setup_py:
+        cmd = [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(dist), "--formats=gztar"]
+    else:
+        cmd = [sys.executable, "-c", _PEP517_RUNNER, str(dist)]
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(REPRODUCIBLE_MTIME), PYTHONDONTWRITEBYTECODE="1")
+    try:
+        proc = subprocess.run(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        raise PackagingError(f"building {package_path!r} took longer than {BUILD_TIMEOUT_SECONDS}s") from None
+    what = "setup.py sdist" if use_setup_py else "the pyproject.toml build backend"
+    tarballs = sorted(dist.glob("*.tar.gz"))
+    if proc.returncode != 0 or len(tarballs) != 1:
+        tail = "\n".join(proc.stdout.strip().splitlines()[-_OUTPUT_TAIL_LINES:])
+        reason = f"exited with {proc.returncode}" if proc.returncode else f"produced {len(tarballs)} .tar.gz files"
+        raise PackagingError(f"building {package_path!r} with {what} failed ({reason}); last output:\n{tail}")
+    return tarballs[0]
+
+
+def _repack(source: Path, target: Path) -> str:
+    """Rewrite a tarball with sorted members, fixed times/owners/modes and a fixed gzip header; return sha256."""
+    partial = target.with_name(target.name + ".partial")
+    with tarfile.open(source, "r:gz") as tin, open(partial, "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+            with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tout:
+                for member in sorted(tin.getmembers(), key=lambda m: m.name):
+                    member.mtime = REPRODUCIBLE_MTIME
+                    member.uid = member.gid = 0
+                    member.uname = member.gname = ""
+                    member.pax_headers = {}
+                    executable = member.isdir() or bool(member.mode & 0o111)
+                    member.mode = 0o755 if executable else 0o644
+                    tout.addfile(member, tin.extractfile(member) if member.isfile() else None)
+    os.replace(partial, target)
+    digest = hashlib.sha256()
+    with open(target, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
