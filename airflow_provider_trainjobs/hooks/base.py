@@ -67,7 +67,7 @@ def settings_from_extras(extras: dict[str, Any]) -> ConnectionSettings:
     if isinstance(keyfile, str):
         try:
             keyfile = json.loads(keyfile)
-        except ValueError as err:
+        except ValueError:
             raise ValueError("connection extra 'keyfile_dict' is not valid JSON") from None
     backend = str(get("backend") or "ai-platform")
     if backend not in BACKENDS:

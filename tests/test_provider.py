@@ -1,0 +1,56 @@
+"""The provider registers with Airflow through the entry point and its metadata is valid."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import jsonschema
+
+import airflow_provider_trainjobs
+
+
+def test_entry_point_returns_provider_info() -> None:
+    eps = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_provider_trainjobs")]
+    assert len(eps) == 1
+    info = eps[0].load()()
+    assert info["package-name"] == "airflow-provider-trainjobs"
+    assert info["versions"][0] == airflow_provider_trainjobs.__version__
+
+
+def test_provider_info_matches_airflow_schema() -> None:
+    import airflow
+
+    schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
+    schema = json.loads(schema_path.read_text())
+    jsonschema.validate(airflow_provider_trainjobs.get_provider_info(), schema)
+
+
+def test_providers_manager_sees_connection_type() -> None:
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    assert "airflow-provider-trainjobs" in ProvidersManager().providers
+    hook = ProvidersManagerTaskRuntime().hooks["trainjobs"]
+    assert hook is not None
+    assert hook.hook_class_name == "airflow_provider_trainjobs.hooks.base.TrainJobsBaseHook"
+    assert hook.connection_id_attribute_name == "gcp_conn_id"
+
+
+def test_dag_facing_modules_do_not_import_heavy_clients() -> None:
+    """Importing and resolving every public operator/sensor/trigger must not load Google clients."""
+    code = (
+        "import sys\n"
+        "import airflow_provider_trainjobs.operators as o, airflow_provider_trainjobs.sensors as s\n"
+        "import airflow_provider_trainjobs.triggers as t\n"
+        "for m in (o, s, t):\n"
+        "    [getattr(m, n) for n in m.__all__]\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('googleapiclient', 'setuptools', 'optuna')"
+        " or m.startswith('google.cloud')]\n"
+        "print(','.join(sorted(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"heavy modules imported at DAG parse time: {out.stdout.strip()}"
