@@ -1,0 +1,34 @@
+"""Pure job-spec logic: build and validate the ml v1 Job body, parse durations, pick the best trial.
+
+No network and no heavy imports here: DAG files import this package at parse time.
+``to_vertex_job`` lives in ``.vertex`` and is loaded on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .durations import format_duration, parse_duration
+from .errors import InvalidJobSpec
+from .schema import validate_resource
+from .validation import validate_job
+
+if TYPE_CHECKING:
+    from .vertex import to_vertex_job
+
+__all__ = [
+    "InvalidJobSpec",
+    "format_duration",
+    "parse_duration",
+    "to_vertex_job",
+    "validate_job",
+    "validate_resource",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "to_vertex_job":
+        from .vertex import to_vertex_job
+
+        return to_vertex_job
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
