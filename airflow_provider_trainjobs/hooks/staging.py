@@ -223,6 +223,8 @@ class StagingHook(TrainJobsBaseHook):
         """
         plan = plan_staging(packages, job_id=job_id, staging_bucket=staging_bucket, job_dir=job_dir)
         staged = [StagedObject(uri, None, None, False, uri) for uri in plan.passthrough]
+        for uri in plan.passthrough:
+            self.log.info("%s is already in Cloud Storage: passed through", uri)
         if not plan.uploads:
             return staged
         from google.cloud.storage.retry import DEFAULT_RETRY

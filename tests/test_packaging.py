@@ -1,0 +1,259 @@
+"""build_training_package: gcloud's --package-path rules, an untouched user tree, reproducible bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_trainjobs.packaging import REPRODUCIBLE_MTIME, PackagingError, build_training_package
+
+SEED_SETUP = """\
+from setuptools import find_packages
+from setuptools import setup
+
+REQUIRED_PACKAGES = []
+
+setup(
+    name='trainer',
+    version='0.1',
+    install_requires=REQUIRED_PACKAGES,
+    packages=find_packages(),
+    include_package_data=True,
+    description='My training application package.'
+)
+"""
+
+
+def write_seed_project(root: Path, *, with_setup: bool = True) -> Path:
+    """The seed documents' recommended layout: setup.py beside trainer/ (task.py, model.py, util.py)."""
+    trainer = root / "trainer"
+    trainer.mkdir(parents=True)
+    (trainer / "__init__.py").write_text("")
+    (trainer / "task.py").write_text("from trainer import model\n\nif __name__ == '__main__':\n    model.fit()\n")
+    (trainer / "model.py").write_text("def fit() -> float:\n    return 0.5\n")
+    (trainer / "util.py").write_text("def load() -> list[int]:\n    return [1, 2, 3]\n")
+    if with_setup:
+        (root / "setup.py").write_text(SEED_SETUP)
+    return trainer
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every path under root with its mode, mtime and contents (dir mtimes catch even temporary files)."""
+    state: dict[str, tuple[int, int, bytes]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            data = path.read_bytes() if path.is_file() else b""
+            state[str(path.relative_to(root))] = (st.st_mode, st.st_mtime_ns, data)
+    st = root.stat()
+    state["."] = (st.st_mode, st.st_mtime_ns, b"")
+    return state
+
+
+def members(path: Path) -> list[str]:
+    with tarfile.open(path) as tar:
+        return tar.getnames()
+
+
+def test_seed_layout_builds_with_its_setup_py_and_leaves_tree_untouched(tmp_path: Path) -> None:
+    project = tmp_path / "my_application"
+    trainer = write_seed_project(project)
+    before = snapshot(project)
+
+    built = build_training_package(trainer, tmp_path / "out")
+
+    assert built.path == tmp_path / "out" / "trainer-0.1.tar.gz"
+    assert built.generated_setup is False
+    assert built.sha256 == hashlib.sha256(built.path.read_bytes()).hexdigest()
+    assert built.size == built.path.stat().st_size
+    names = members(built.path)
+    for module in ("__init__.py", "task.py", "model.py", "util.py"):
+        assert f"trainer-0.1/trainer/{module}" in names
+    assert "trainer-0.1/setup.py" in names
+    with tarfile.open(built.path) as tar:
+        pkg_info = tar.extractfile("trainer-0.1/PKG-INFO")
+        assert pkg_info is not None
+        assert b"Summary: My training application package." in pkg_info.read()
+    assert snapshot(project) == before
+
+
+def test_without_setup_py_a_minimal_one_packages_only_that_package(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project, with_setup=False)
+    (trainer / "sub").mkdir()
+    (trainer / "sub" / "__init__.py").write_text("X = 1\n")
+    (project / "other").mkdir()
+    (project / "other" / "__init__.py").write_text("")
+    (project / "notes.txt").write_text("not part of the package")
+    before = snapshot(project)
+
+    built = build_training_package(str(trainer))
+
+    assert built.generated_setup is True
+    assert built.path.name == "trainer-0.0.0.tar.gz"
+    names = members(built.path)
+    assert "trainer-0.0.0/trainer/task.py" in names
+    assert "trainer-0.0.0/trainer/sub/__init__.py" in names
+    assert not any("/other" in n or n.endswith("notes.txt") for n in names), names
+    with tarfile.open(built.path) as tar:
+        setup = tar.extractfile("trainer-0.0.0/setup.py")
+        assert setup is not None
+        assert "name='trainer'" in setup.read().decode()
+    # The generated setup.py never appears in (or disappears from) the user's tree.
+    assert snapshot(project) == before
+    assert not (project / "setup.py").exists()
+
+
+def test_pyproject_only_project_builds_with_its_own_backend(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project, with_setup=False)
+    (project / "pyproject.toml").write_text(textwrap.dedent("""\
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "census-trainer"
+        version = "1.2.0"
+
+        [tool.setuptools]
+        packages = ["trainer"]
+        """))
+    before = snapshot(project)
+
+    built = build_training_package(trainer)
+
+    assert built.generated_setup is False
+    assert built.path.name == "census_trainer-1.2.0.tar.gz"
+    assert "census_trainer-1.2.0/trainer/model.py" in members(built.path)
+    assert snapshot(project) == before
+
+
+def test_pyproject_in_tree_backend_is_the_one_used(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project, with_setup=False)
+    (project / "pyproject.toml").write_text(textwrap.dedent("""\
+        [build-system]
+        requires = []
+        build-backend = "intree_backend"
+        backend-path = ["_build"]
+        """))
+    (project / "_build").mkdir()
+    (project / "_build" / "intree_backend.py").write_text(textwrap.dedent("""\
+        import io, os, tarfile
+
+        def build_sdist(sdist_directory, config_settings=None):
+            name = "intree-9.9.tar.gz"
+            with tarfile.open(os.path.join(sdist_directory, name), "w:gz") as tar:
+                data = b"made by the in-tree backend"
+                info = tarfile.TarInfo("intree-9.9/MARKER")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            return name
+        """))
+
+    built = build_training_package(trainer)
+
+    assert built.path.name == "intree-9.9.tar.gz"
+    assert members(built.path) == ["intree-9.9/MARKER"]
+
+
+def test_pyproject_backend_not_installed_is_one_clear_error(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project, with_setup=False)
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["nosuchbackend"]\nbuild-backend = "nosuchbackend.api"\n'
+    )
+    with pytest.raises(PackagingError, match=r"build backend 'nosuchbackend.api' is not installed"):
+        build_training_package(trainer)
+
+
+def test_two_builds_of_an_unchanged_tree_are_identical_and_any_change_is_not(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project)
+    first = build_training_package(trainer, tmp_path / "a")
+    # Touching files (new mtimes) is not a content change.
+    for path in trainer.iterdir():
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+    second = build_training_package(trainer, tmp_path / "b")
+    assert first.sha256 == second.sha256
+    assert first.path.read_bytes() == second.path.read_bytes()
+
+    (trainer / "model.py").write_text("def fit() -> float:\n    return 0.75\n")
+    changed = build_training_package(trainer, tmp_path / "c")
+    assert changed.sha256 != first.sha256
+
+
+def test_tarball_members_are_normalised(tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "proj")
+    built = build_training_package(trainer)
+    with tarfile.open(built.path) as tar:
+        infos = tar.getmembers()
+    assert [i.name for i in infos] == sorted(i.name for i in infos)
+    assert {(i.mtime, i.uid, i.gid, i.uname, i.gname) for i in infos} == {(REPRODUCIBLE_MTIME, 0, 0, "", "")}
+    assert built.path.read_bytes()[4:8] == b"\x00\x00\x00\x00"  # gzip header mtime
+
+
+def test_stale_build_leftovers_in_the_tree_stay_out_of_the_sdist_and_in_place(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project)
+    (project / "trainer.egg-info").mkdir()
+    (project / "trainer.egg-info" / "SOURCES.txt").write_text("trainer/deleted_module.py\n")
+    (project / "build").mkdir()
+    (project / "build" / "junk.py").write_text("")
+    (trainer / "__pycache__").mkdir()
+    (trainer / "__pycache__" / "task.cpython-311.pyc").write_bytes(b"\x00")
+    before = snapshot(project)
+
+    built = build_training_package(trainer)
+
+    names = members(built.path)
+    assert not any("deleted_module" in n or "__pycache__" in n or "junk" in n for n in names), names
+    assert snapshot(project) == before
+
+
+def test_missing_init_py_is_an_error(tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "proj")
+    (trainer / "__init__.py").unlink()
+    with pytest.raises(PackagingError, match=r"has no __init__\.py"):
+        build_training_package(trainer)
+
+
+def test_path_that_is_not_a_directory_is_an_error(tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "proj")
+    with pytest.raises(PackagingError, match=r"is not a directory"):
+        build_training_package(trainer / "task.py")
+    with pytest.raises(PackagingError, match=r"does not exist"):
+        build_training_package(tmp_path / "nope")
+
+
+def test_package_dir_name_must_be_importable_without_setup_py(tmp_path: Path) -> None:
+    pkg = tmp_path / "proj" / "my-trainer"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    with pytest.raises(PackagingError, match=r"valid Python package name"):
+        build_training_package(pkg)
+
+
+def test_failing_setup_py_is_one_error_with_the_tail_of_its_output(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project)
+    (project / "setup.py").write_text(
+        "import sys\nprint('checking versions')\nsys.exit('setup.py: version must be set in VERSION file')\n"
+    )
+    before = snapshot(project)
+    out = tmp_path / "out"
+    with pytest.raises(PackagingError) as info:
+        build_training_package(trainer, out)
+    message = str(info.value)
+    assert "setup.py sdist failed (exited with 1)" in message
+    assert "version must be set in VERSION file" in message
+    assert "checking versions" in message
+    assert list(out.iterdir()) == []
+    assert snapshot(project) == before
