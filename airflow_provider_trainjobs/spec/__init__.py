@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .build import build_training_job, load_config
 from .durations import format_duration, parse_duration
 from .errors import InvalidJobSpec
+from .results import best_trial, job_fingerprint
 from .schema import validate_resource
 from .validation import validate_job
 
@@ -18,7 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InvalidJobSpec",
+    "best_trial",
+    "build_training_job",
     "format_duration",
+    "job_fingerprint",
+    "load_config",
     "parse_duration",
     "to_vertex_job",
     "validate_job",
