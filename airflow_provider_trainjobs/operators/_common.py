@@ -1,0 +1,79 @@
+"""Small pieces the operators and the sensor share: run labels, trigger events, tuning progress lines.
+
+Pure functions on plain dicts, so they can be tested without Airflow running anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_trainjobs.naming import sanitize_label_value
+
+__all__ = ["RUN_LABEL_KEYS", "best_trial_summary", "raise_for_event", "run_labels", "trial_progress"]
+
+RUN_LABEL_KEYS = ("airflow_dag_id", "airflow_task_id", "airflow_run_id")
+
+
+def run_labels(dag_id: str, task_id: str, run_id: str) -> dict[str, str]:
+    """Labels that tie a job to the Airflow task instance that submitted it (sanitised to label rules)."""
+    return dict(zip(RUN_LABEL_KEYS, (sanitize_label_value(v) for v in (dag_id, task_id, run_id)), strict=True))
+
+
+def raise_for_event(event: dict[str, Any] | None) -> dict[str, Any]:
+    """The final Job of a successful trigger event; otherwise raise the failure the event describes.
+
+    A deadline event raises :class:`TrainingJobDeadlineExceeded`, any other non-success event
+    :class:`TrainingJobFailed`, both carrying the event's message (the job's errorMessage).
+    """
+    from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
+
+    if not event:
+        raise TrainingJobFailed("the trigger ended without an event; the job's final state is unknown")
+    status = str(event.get("status", ""))
+    job = event.get("job") or {}
+    if status == "success" and job:
+        return dict(job)
+    message = str(event.get("message") or job.get("errorMessage") or f"training job ended: {event!r}")
+    limit = event.get("deadline") or event.get("limit")
+    if status == "deadline" or limit:
+        raise TrainingJobDeadlineExceeded(message, job=job or None, limit=str(limit or "deadline"))
+    raise TrainingJobFailed(message, job=job or None)
+
+
+def _metric_tag(job: dict[str, Any]) -> str:
+    output = job.get("trainingOutput") or {}
+    spec = (job.get("trainingInput") or {}).get("hyperparameters") or {}
+    return str(output.get("hyperparameterMetricTag") or spec.get("hyperparameterMetricTag")
+               or "training/hptuning/metric")
+
+
+def best_trial_summary(job: dict[str, Any]) -> dict[str, Any] | None:
+    """``{trialId, hyperparameters, finalMetric}`` of the job's best trial so far, or None (spec.best_trial)."""
+    from airflow_provider_trainjobs.spec import best_trial
+
+    best = best_trial(job)
+    if not best:
+        return None
+    return {
+        "trialId": best.get("trialId"),
+        "hyperparameters": dict(best.get("hyperparameters") or {}),
+        "finalMetric": dict(best.get("finalMetric") or {}),
+    }
+
+
+def trial_progress(job: dict[str, Any]) -> str | None:
+    """``"7/20 trials done, best accuracy=0.913 (trial 5)"`` for a tuning job; None for any other job."""
+    spec = (job.get("trainingInput") or {}).get("hyperparameters")
+    output = job.get("trainingOutput") or {}
+    if not spec and not output.get("isHyperparameterTuningJob"):
+        return None
+    trials = output.get("trials") or []
+    done = sum(1 for t in trials if t.get("state") in ("SUCCEEDED", "FAILED", "CANCELLED") or t.get("endTime"))
+    done = max(done, int(output.get("completedTrialCount") or 0))
+    total = int((spec or {}).get("maxTrials") or 1)
+    line = f"{done}/{total} trials done"
+    best = best_trial_summary(job)
+    if best and "objectiveValue" in best["finalMetric"]:
+        value = float(best["finalMetric"]["objectiveValue"])
+        line += f", best {_metric_tag(job)}={value:.4g} (trial {best['trialId']})"
+    return line

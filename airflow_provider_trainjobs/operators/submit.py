@@ -1,0 +1,297 @@
+"""``gcloud ai-platform jobs submit training`` as an Airflow task: validate, package, stage, submit, wait.
+
+The order matters to users: the whole job body is validated before any package is built or uploaded, the
+job id is derived from (dag, task, run) so a retry re-attaches to the job the first try created, and the wait
+runs either in the worker (sync) or in the triggerer (``deferrable=True``) with the same deadlines.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+
+from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
+from airflow_provider_trainjobs.operators._common import raise_for_event, run_labels, trial_progress
+from airflow_provider_trainjobs.operators.links import TrainingJobLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+    from airflow_provider_trainjobs.triggers.training import TrainingJobTrigger
+
+__all__ = ["SubmitTrainingJobOperator"]
+
+ON_CONFLICT = ("attach", "fail", "suffix")
+# Arguments that map 1:1 onto build_training_job keywords (gcloud flag names in snake_case).
+_JOB_ARGUMENTS = (
+    "module_name", "region", "job_dir", "scale_tier", "master_type", "worker_type", "parameter_server_type",
+    "worker_count", "parameter_server_count", "runtime_version", "python_version", "max_wait_time",
+    "max_running_time", "service_account", "master_image_uri", "hyperparameters",
+)
+
+
+class SubmitTrainingJobOperator(BaseOperator):
+    """Submit a training job the way ``gcloud ai-platform jobs submit training`` does and wait for it.
+
+    Arguments carry gcloud's flag names; ``config`` is a path to a YAML/JSON file or a dict holding a Job
+    resource, applied first, and every argument given replaces the whole field. Returns the final Job
+    (the ``ml`` v1 resource as a dict) and pushes XCom ``job_id``. See docs/operators.md.
+    """
+
+    template_fields: Sequence[str] = (
+        "job_id", "package_path", "packages", "module_name", "staging_bucket", "job_dir", "region",
+        "scale_tier", "master_type", "worker_type", "parameter_server_type", "worker_count",
+        "parameter_server_count", "runtime_version", "python_version", "max_wait_time", "max_running_time",
+        "service_account", "master_image_uri", "labels", "config", "user_args", "hyperparameters",
+        "project_id", "gcp_conn_id", "backend",
+    )
+    template_fields_renderers = {"config": "json", "hyperparameters": "json", "labels": "json",
+                                 "user_args": "json"}
+    operator_extra_links = (TrainingJobLink(),)
+    ui_color = "#d7e9f7"
+
+    def __init__(
+        self,
+        *,
+        job_id: str | None = None,
+        package_path: str | None = None,
+        packages: Sequence[str] | str | None = None,
+        module_name: str | None = None,
+        staging_bucket: str | None = None,
+        job_dir: str | None = None,
+        region: str | None = None,
+        scale_tier: str | None = None,
+        master_type: str | None = None,
+        worker_type: str | None = None,
+        parameter_server_type: str | None = None,
+        worker_count: int | None = None,
+        parameter_server_count: int | None = None,
+        runtime_version: str | None = None,
+        python_version: str | None = None,
+        max_wait_time: str | int | timedelta | None = None,
+        max_running_time: str | int | timedelta | None = None,
+        service_account: str | None = None,
+        master_image_uri: str | None = None,
+        labels: dict[str, str] | None = None,
+        config: str | dict[str, Any] | None = None,
+        user_args: Sequence[str] | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        gcp_conn_id: str = DEFAULT_CONN_ID,
+        project_id: str | None = None,
+        backend: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 10.0,
+        deadline_grace: float = 60.0,
+        wait_for_completion: bool = True,
+        cancel_on_kill: bool = True,
+        on_conflict: str = "attach",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if on_conflict not in ON_CONFLICT:
+            raise ValueError(f"on_conflict: must be one of {', '.join(ON_CONFLICT)}; got {on_conflict!r}")
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval: must be a positive number of seconds; got {poll_interval!r}")
+        self.job_id = job_id
+        self.package_path = package_path
+        self.packages = packages
+        self.module_name = module_name
+        self.staging_bucket = staging_bucket
+        self.job_dir = job_dir
+        self.region = region
+        self.scale_tier = scale_tier
+        self.master_type = master_type
+        self.worker_type = worker_type
+        self.parameter_server_type = parameter_server_type
+        self.worker_count = worker_count
+        self.parameter_server_count = parameter_server_count
+        self.runtime_version = runtime_version
+        self.python_version = python_version
+        self.max_wait_time = max_wait_time
+        self.max_running_time = max_running_time
+        self.service_account = service_account
+        self.master_image_uri = master_image_uri
+        self.labels = labels
+        self.config = config
+        self.user_args = user_args
+        self.hyperparameters = hyperparameters
+        self.gcp_conn_id = gcp_conn_id
+        self.project_id = project_id
+        self.backend = backend
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.deadline_grace = deadline_grace
+        self.wait_for_completion = wait_for_completion
+        self.cancel_on_kill = cancel_on_kill
+        self.on_conflict = on_conflict
+        self._hook: TrainingJobHook | None = None
+        self._submitted_job_id: str | None = None
+        self._last_progress: str | None = None
+
+    # -- building the job -------------------------------------------------------------------------------
+
+    def _config_source(self) -> str | dict[str, Any] | None:
+        """``config`` with a relative file path resolved against the DAG file's folder when it exists there."""
+        config = self.config
+        if isinstance(config, str | os.PathLike) and not Path(config).is_absolute():
+            fileloc = getattr(self.dag, "fileloc", None) if self.has_dag() else None
+            if fileloc:
+                candidate = Path(fileloc).parent / config
+                if candidate.is_file():
+                    return str(candidate)
+        return config if config is None or isinstance(config, dict) else str(config)
+
+    def _build_body(self, job_id: str, package_uris: Sequence[str] | None,
+                    labels: dict[str, str] | None) -> dict[str, Any]:
+        """The Job body gcloud would send; raises InvalidJobSpec naming the field. Subclasses refine it."""
+        from airflow_provider_trainjobs.spec import build_training_job
+
+        arguments: dict[str, Any] = {name: getattr(self, name) for name in _JOB_ARGUMENTS}
+        if package_uris is not None:
+            arguments["package_uris"] = tuple(package_uris)
+        if isinstance(self.user_args, str):
+            from airflow_provider_trainjobs.spec import InvalidJobSpec
+
+            raise InvalidJobSpec("user_args", f"must be a list of strings, one per argument; got the string "
+                                              f"{self.user_args!r}")
+        if self.user_args is not None:
+            arguments["user_args"] = tuple(str(a) for a in self.user_args)
+        return build_training_job(job_id, labels=labels, config=self._config_source(), **arguments)
+
+    def _package_list(self) -> list[str]:
+        if self.packages is None:
+            return []
+        if isinstance(self.packages, str):
+            return [p.strip() for p in self.packages.split(",") if p.strip()]
+        return [str(p) for p in self.packages]
+
+    def _provisional_uris(self, job_id: str) -> list[str] | None:
+        """Stand-in packageUris for validating the body before anything is built or uploaded."""
+        from airflow_provider_trainjobs.hooks.staging import staging_prefix
+
+        entries = self._package_list()
+        local = [e for e in entries if "://" not in e]
+        if self.package_path:
+            local.append(f"{Path(str(self.package_path)).name or 'trainer'}.tar.gz")
+        if not entries and not self.package_path:
+            return None
+        uris = [e for e in entries if "://" in e]
+        if local:
+            bucket, prefix = staging_prefix(job_id=job_id, staging_bucket=self.staging_bucket, job_dir=self.job_dir)
+            uris += [f"gs://{bucket}/{'/'.join(p for p in (prefix, 'pending', Path(n).name) if p)}" for n in local]
+        return uris
+
+    def prepare_job(self, context: Context) -> dict[str, Any]:
+        """Validate, package and stage; returns the Job body ready to submit (no job is created here)."""
+        job_id = self.job_id or self._default_job_id(context)
+        # 1. validate everything (with stand-in package URIs) before a byte is built or uploaded
+        body = self._build_body(job_id, self._provisional_uris(job_id), self.labels)
+        labels = {**run_labels(self.dag_id, self.task_id, str(context["run_id"])), **(body.get("labels") or {})}
+        body = self._build_body(job_id, self._provisional_uris(job_id), labels)
+        # 2. package and stage
+        packages = self._package_list()
+        if not packages and not self.package_path:
+            return body
+        from airflow_provider_trainjobs.hooks.staging import StagingHook, plan_staging
+
+        with tempfile.TemporaryDirectory(prefix="trainjobs-sdist-") as tmp:
+            if self.package_path:
+                from airflow_provider_trainjobs.packaging import build_training_package
+
+                built = build_training_package(str(self.package_path), tmp)
+                self.log.info("built %s (sha256 %s) from %s", built.path.name, built.sha256, self.package_path)
+                packages.append(str(built.path))
+            plan_staging(packages, job_id=job_id, staging_bucket=self.staging_bucket, job_dir=self.job_dir)
+            uris = StagingHook(self.gcp_conn_id, project_id=self.project_id).stage_package_uris(
+                packages, job_id=job_id, staging_bucket=self.staging_bucket, job_dir=self.job_dir
+            )
+        self.log.info("packageUris: %s", ", ".join(uris))
+        return self._build_body(job_id, uris, labels)
+
+    def _default_job_id(self, context: Context) -> str:
+        from airflow_provider_trainjobs.naming import default_job_id
+
+        return default_job_id(self.dag_id, self.task_id, str(context["run_id"]))
+
+    # -- talking to the service ----------------------------------------------------------------------------
+
+    @property
+    def hook(self) -> TrainingJobHook:
+        """The training hook for this task's connection, project, backend and region."""
+        if self._hook is None:
+            from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+
+            self._hook = TrainingJobHook(
+                gcp_conn_id=self.gcp_conn_id, project_id=self.project_id, backend=self.backend, region=self.region
+            )
+        return self._hook
+
+    def make_trigger(self, job_id: str) -> TrainingJobTrigger:
+        """The trigger that waits for ``job_id`` in the triggerer (same deadlines as the sync wait)."""
+        from airflow_provider_trainjobs.triggers.training import TrainingJobTrigger
+
+        return TrainingJobTrigger(
+            job_id=job_id,
+            gcp_conn_id=self.gcp_conn_id,
+            project_id=self.project_id,
+            backend=self.backend,
+            region=self.region,
+            poll_interval=self.poll_interval,
+            grace=self.deadline_grace,
+            cancel_on_kill=self.cancel_on_kill,
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        body = self.prepare_job(context)
+        job = self.hook.create_job(body, on_conflict=self.on_conflict)
+        job_id = str(job.get("jobId") or body["jobId"])
+        self._submitted_job_id = job_id
+        self.log.info("training job %s is %s", job_id, job.get("state", "submitted"))
+        context["ti"].xcom_push(key="job_id", value=job_id)
+        url = self.hook.console_url(job_id)
+        TrainingJobLink.persist(context, url)
+        self.log.info("job page: %s", url)
+        if not self.wait_for_completion:
+            return job
+        if self.deferrable:
+            self.defer(trigger=self.make_trigger(job_id), method_name="execute_complete")
+        final = self.hook.wait_for_job(
+            job_id,
+            poll_interval=self.poll_interval,
+            grace=self.deadline_grace,
+            cancel_on_deadline=True,
+            on_progress=self._on_progress,
+        )
+        return self.on_job_done(context, final)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: return the SUCCEEDED job or fail with the job's error message."""
+        if event:
+            self._on_progress(event.get("job") or {})
+        job = raise_for_event(event)
+        return self.on_job_done(context, job)
+
+    def on_job_done(self, context: Context, job: dict[str, Any]) -> dict[str, Any]:
+        """Called with the SUCCEEDED job in both modes; the return value becomes the task's XCom."""
+        self.log.info("training job %s %s", job.get("jobId"), job.get("state"))
+        return job
+
+    def _on_progress(self, job: dict[str, Any]) -> None:
+        """Log a tuning job's trial progress each time it changes."""
+        line = trial_progress(job) if job else None
+        if line and line != self._last_progress:
+            self._last_progress = line
+            self.log.info("%s: %s", job.get("jobId", "job"), line)
+
+    def on_kill(self) -> None:
+        """Cancel the job when the task is killed while waiting in the worker (``cancel_on_kill``)."""
+        if self.cancel_on_kill and self._submitted_job_id and self._hook is not None:
+            self.log.info("task killed: cancelling training job %s", self._submitted_job_id)
+            self._hook.cancel_job(self._submitted_job_id, ignore_finished=True)

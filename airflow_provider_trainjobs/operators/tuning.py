@@ -1,0 +1,65 @@
+"""Hyperparameter tuning as an Airflow task: a submit whose job carries a HyperparameterSpec.
+
+The best trial goes to XCom ``best_trial`` so a downstream task can template the winning values into its
+``user_args``; trial progress is logged while the job runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_trainjobs.operators._common import best_trial_summary, trial_progress
+from airflow_provider_trainjobs.operators.submit import SubmitTrainingJobOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["HyperparameterTuningJobOperator"]
+
+
+class HyperparameterTuningJobOperator(SubmitTrainingJobOperator):
+    """Submit a tuning job (``hyperparameters`` as an argument or in ``config``) and wait for it.
+
+    Returns the final Job and pushes XCom ``best_trial`` = ``{trialId, hyperparameters, finalMetric}``.
+    ``resume_previous_job_id`` continues the search of an earlier tuning job (``resumePreviousJobId``).
+    """
+
+    template_fields: Sequence[str] = (*SubmitTrainingJobOperator.template_fields, "resume_previous_job_id")
+    ui_color = "#e3d7f7"
+
+    def __init__(self, *, resume_previous_job_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.resume_previous_job_id = resume_previous_job_id
+
+    def _build_body(self, job_id: str, package_uris: Sequence[str] | None,
+                    labels: dict[str, str] | None) -> dict[str, Any]:
+        from airflow_provider_trainjobs.spec import InvalidJobSpec, build_training_job
+
+        body = super()._build_body(job_id, package_uris, labels)
+        spec = (body.get("trainingInput") or {}).get("hyperparameters")
+        if not spec:
+            raise InvalidJobSpec(
+                "trainingInput.hyperparameters",
+                "a tuning job needs a HyperparameterSpec: pass hyperparameters= or put it in config",
+            )
+        if self.resume_previous_job_id:
+            # The whole field is replaced (gcloud's merge rule), so carry the rest of the spec along.
+            body = build_training_job(
+                job_id, config=body,
+                hyperparameters={**spec, "resumePreviousJobId": str(self.resume_previous_job_id)},
+            )
+        return body
+
+    def on_job_done(self, context: Context, job: dict[str, Any]) -> dict[str, Any]:
+        line = trial_progress(job)
+        if line:
+            self.log.info("%s finished: %s", job.get("jobId"), line)
+        best = best_trial_summary(job)
+        if best is None:
+            self.log.warning("tuning job %s finished without a trial that reported a metric", job.get("jobId"))
+        else:
+            self.log.info("best trial %s: %s -> %s", best["trialId"], best["hyperparameters"],
+                          best["finalMetric"])
+        context["ti"].xcom_push(key="best_trial", value=best)
+        return super().on_job_done(context, job)

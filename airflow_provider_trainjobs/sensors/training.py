@@ -1,0 +1,140 @@
+"""Wait for any training job, by id, to reach a terminal state: poke, reschedule or deferrable.
+
+Each poke reads the job once and asks ``spec.waiting.evaluate`` what it means — the same state machine the
+operators and the trigger use: only SUCCEEDED passes, FAILED/CANCELLED fail with the job's errorMessage, and a
+job past its ``maxWaitTime``/``maxRunningTime`` (plus grace) is cancelled and the task fails naming the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, conf
+from airflow.sdk.bases.sensor import PokeReturnValue
+
+from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
+from airflow_provider_trainjobs.operators._common import raise_for_event
+from airflow_provider_trainjobs.operators.links import TrainingJobLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+
+__all__ = ["DEFAULT_MAX_RUNNING_TIME", "TrainingJobSensor", "timeout_for_job"]
+
+DEFAULT_MAX_RUNNING_TIME = 604800.0  # 7 days, the service's default scheduling.maxRunningTime
+
+
+def timeout_for_job(job: dict[str, Any], *, grace: float, queue_default: float) -> float:
+    """Seconds a sensor may wait for ``job``: maxWaitTime (or ``queue_default``) + maxRunningTime + grace."""
+    from airflow_provider_trainjobs.spec import parse_duration
+
+    scheduling = (job.get("trainingInput") or {}).get("scheduling") or {}
+    wait = parse_duration(scheduling["maxWaitTime"]) if scheduling.get("maxWaitTime") else queue_default
+    running = (parse_duration(scheduling["maxRunningTime"]) if scheduling.get("maxRunningTime")
+               else DEFAULT_MAX_RUNNING_TIME)
+    return wait + running + grace
+
+
+class TrainingJobSensor(BaseSensorOperator):
+    """Succeeds when training job ``job_id`` SUCCEEDED; fails when it FAILED, was CANCELLED or ran past a deadline.
+
+    Leave ``timeout`` unset to derive it from the job: ``maxWaitTime`` (or ``[sensors] default_timeout`` when the
+    job has none) + ``maxRunningTime`` (default 7 days) + ``deadline_grace``, recomputed at every poke. The
+    sensor's XCom is the final Job.
+    """
+
+    template_fields: Sequence[str] = ("job_id", "project_id", "gcp_conn_id", "backend", "region")
+    operator_extra_links = (TrainingJobLink(),)
+    ui_color = "#d7f7e3"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        gcp_conn_id: str = DEFAULT_CONN_ID,
+        project_id: str | None = None,
+        backend: str | None = None,
+        region: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deadline_grace: float = 60.0,
+        cancel_on_deadline: bool = True,
+        timeout: float | timedelta | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(timeout=timeout, **kwargs)
+        self.job_id = job_id
+        self.gcp_conn_id = gcp_conn_id
+        self.project_id = project_id
+        self.backend = backend
+        self.region = region
+        self.deferrable = deferrable
+        self.deadline_grace = deadline_grace
+        self.cancel_on_deadline = cancel_on_deadline
+        self.timeout_from_job = timeout is None
+        self._hook: TrainingJobHook | None = None
+        self._last_state: str | None = None
+
+    @property
+    def hook(self) -> TrainingJobHook:
+        """The training hook for this sensor's connection, project, backend and region."""
+        if self._hook is None:
+            from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+
+            self._hook = TrainingJobHook(gcp_conn_id=self.gcp_conn_id, project_id=self.project_id,
+                                         backend=self.backend, region=self.region)
+        return self._hook
+
+    def execute(self, context: Context) -> Any:
+        if not self.job_id:
+            raise ValueError("job_id: required (the id of the job to wait for)")
+        TrainingJobLink.persist(context, self.hook.console_url(self.job_id))
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)  # a job that already finished needs no trigger
+        if first:
+            return first.xcom_value if isinstance(first, PokeReturnValue) else None
+        from airflow_provider_trainjobs.triggers.training import TrainingJobTrigger
+
+        self.defer(
+            trigger=TrainingJobTrigger(
+                job_id=self.job_id, gcp_conn_id=self.gcp_conn_id, project_id=self.project_id,
+                backend=self.backend, region=self.region, poll_interval=self.poke_interval,
+                grace=self.deadline_grace, cancel_on_kill=False,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired: return the SUCCEEDED job or fail with its message."""
+        job = raise_for_event(event)
+        self.log.info("training job %s %s", job.get("jobId", self.job_id), job.get("state"))
+        return job
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
+        from airflow_provider_trainjobs.spec.waiting import evaluate
+
+        job = self.hook.get_job(self.job_id)
+        if self.timeout_from_job:
+            self.timeout = timeout_for_job(job, grace=self.deadline_grace,
+                                           queue_default=conf.getfloat("sensors", "default_timeout"))
+        state = job.get("state")
+        if state != self._last_state:
+            self._last_state = state
+            self.log.info("training job %s is %s", self.job_id, state)
+        status = evaluate(job, datetime.now(UTC), grace=self.deadline_grace)
+        if status.deadline:
+            if self.cancel_on_deadline:
+                self.log.warning("training job %s passed %s: cancelling it", self.job_id, status.deadline)
+                self.hook.cancel_job(self.job_id, ignore_finished=True)
+            raise TrainingJobDeadlineExceeded(status.message, job=job, limit=status.deadline)
+        if not status.done:
+            return False
+        if not status.success:
+            raise TrainingJobFailed(status.message, job=job)
+        return PokeReturnValue(is_done=True, xcom_value=job)
