@@ -1,0 +1,186 @@
+"""The job console page: content, escaping, and a real render in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_trainjobs.local.page import best_trial, render_job_page
+
+EVIL = "<script>alert(1)</script>"
+
+
+def _tuning_job(goal: str = "MAXIMIZE", state: str = "SUCCEEDED") -> dict:
+    objectives = {1: 0.61, 2: 0.74, 3: 0.93, 4: 0.55, 5: 0.88, 6: 0.70}
+    trials = [
+        {
+            "trialId": str(i),
+            "state": "SUCCEEDED",
+            "hyperparameters": {"learning-rate": repr(0.001 * 10 ** (i % 3)), "hidden-units": str(4 * i)},
+            "finalMetric": {"trainingStep": "20", "objectiveValue": value},
+            "startTime": "2026-01-02T03:04:05Z",
+            "endTime": "2026-01-02T03:04:09Z",
+            "isTrialStoppedEarly": i == 4,
+        }
+        for i, value in objectives.items()
+    ]
+    trials.append({"trialId": "7", "state": "FAILED", "hyperparameters": {"learning-rate": "9.0"}})
+    return {
+        "jobId": f"tune_{EVIL}",
+        "state": state,
+        "createTime": "2026-01-02T03:04:00Z",
+        "startTime": "2026-01-02T03:04:02Z",
+        "endTime": "2026-01-02T03:05:32Z",
+        "errorMessage": f"trial 7 failed: {EVIL}",
+        "trainingInput": {
+            "scaleTier": "BASIC",
+            "packageUris": ["gs://bucket/trainer-0.1.tar.gz"],
+            "pythonModule": "trainer.task",
+            "args": ["--train-data", EVIL],
+            "region": "us-central1",
+            "hyperparameters": {
+                "goal": goal,
+                "hyperparameterMetricTag": "accuracy",
+                "maxTrials": 7,
+                "maxParallelTrials": 2,
+                "params": [],
+            },
+        },
+        "trainingOutput": {
+            "isHyperparameterTuningJob": True,
+            "completedTrialCount": "7",
+            "hyperparameterMetricTag": "accuracy",
+            "trials": trials,
+        },
+    }
+
+
+LOGS = [
+    {"timestamp": f"2026-01-02T03:04:{i:02d}Z", "severity": "INFO", "textPayload": f"epoch {i} done",
+     "labels": {"ml.googleapis.com/task_name": "master-replica-0"}}
+    for i in range(60)
+] + [{"timestamp": "2026-01-02T03:05:00Z", "severity": "ERROR", "jsonPayload": {"message": EVIL}}]
+
+
+def test_best_trial_is_goal_aware() -> None:
+    trials = _tuning_job()["trainingOutput"]["trials"]
+    best_max = best_trial(trials, "MAXIMIZE")
+    best_min = best_trial(trials, "MINIMIZE")
+    assert best_max is not None and best_max["trialId"] == "3"
+    assert best_min is not None and best_min["trialId"] == "4"
+    assert best_trial([{"trialId": "1", "state": "FAILED"}], "MAXIMIZE") is None
+
+
+def test_page_escapes_everything_and_shows_the_essentials() -> None:
+    page = render_job_page(_tuning_job(), LOGS)
+    assert "<script" not in page
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4  # id, error, spec args, log line
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no external assets
+    assert "https://" not in page
+    assert 'http-equiv="refresh"' not in page  # terminal job: no refresh
+    assert "1m 30s" in page  # 03:04:02 -> 03:05:32
+    assert "epoch 59 done" in page and "epoch 10 done" not in page  # the last 50 lines only
+    assert page.count('class="trial-point') == 6  # trial 7 has no objective
+    assert "best: trial 3 = 0.93" in page
+
+
+def test_running_job_refreshes_and_minimize_marks_the_lowest() -> None:
+    page = render_job_page(_tuning_job(goal="MINIMIZE", state="RUNNING"), [])
+    assert '<meta http-equiv="refresh" content="5">' in page
+    assert "best: trial 4 = 0.55" in page
+    assert "No log entries yet." in page
+
+
+def test_plain_job_has_no_trials_section() -> None:
+    job = {"jobId": "plain_1", "state": "QUEUED", "createTime": "2026-01-02T03:04:00Z",
+           "trainingInput": {"pythonModule": "trainer.task"}}
+    page = render_job_page(job, [])
+    assert "Hyperparameter tuning" not in page
+    assert "<svg" not in page
+    assert "not started" in page
+
+
+# -- headless Chromium ------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium not installed: apt-get install -y chromium (Debian) to run this test"
+)
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", *args,
+        ],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+
+
+def _decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Width, height and raw RGB(A) rows of an 8-bit truecolour PNG (what Chromium writes)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height, channels = 8, b"", 0, 0, 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour_type = struct.unpack(">IIBB", chunk[:10])
+            assert depth == 8 and colour_type in (2, 6)
+            channels = 3 if colour_type == 2 else 4
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    raw, stride, rows, prev = zlib.decompress(idat), width * channels, [], bytearray(width * channels)
+    for y in range(height):
+        filt, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b, c = prev[i], prev[i - channels] if i >= channels else 0
+            if filt == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif filt == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif filt == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif filt == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        rows.append(bytes(line))
+        prev = line
+    return width, height, [b"".join(r[i : i + 3] for i in range(0, len(r), channels)) for r in rows]
+
+
+@needs_chromium
+def test_page_renders_in_headless_chromium(tmp_path: Path) -> None:
+    html = tmp_path / "job.html"
+    html.write_text(render_job_page(_tuning_job(), LOGS), encoding="utf-8")
+
+    dom = _chromium(tmp_path, "--dump-dom", html.as_uri()).stdout
+    assert '<svg id="trials-chart"' in dom
+    points = re.findall(r'<circle class="trial-point[^"]*" data-trial-id="(\d+)"', dom)
+    assert sorted(points, key=int) == ["1", "2", "3", "4", "5", "6"]
+    assert re.search(r'<circle class="trial-point best-trial" data-trial-id="3"', dom)
+    assert re.search(r'<text id="best-label"[^>]*>best: trial 3 = 0.93</text>', dom)
+    assert re.search(r'<tr class="best" data-trial-id="3">', dom)
+    assert "<script>" not in dom  # the escaped payloads stayed text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+
+    shot = tmp_path / "job.png"
+    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", html.as_uri())
+    width, height, rows = _decode_png(shot.read_bytes())
+    assert (width, height) == (1200, 1600)
+    pixels = {row[i : i + 3] for row in rows[::4] for i in range(0, len(row), 12)}
+    assert len(pixels) > 50  # text, badge, chart: far from a blank page
+    green = bytes.fromhex("1e8e3e")  # the state badge and the best trial's marker
+    assert any(row[i : i + 3] == green for row in rows for i in range(0, len(row), 3))
