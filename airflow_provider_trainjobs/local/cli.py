@@ -1,0 +1,247 @@
+"""``trainjobs-local``: run the embedded training service (``serve``, ``up``, ``down``, ``status``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+DEFAULT_PORT = 8765
+DEFAULT_STORAGE_PORT = 8766
+DEFAULT_DATA_DIR = "~/.trainjobs-local"
+PROJECT = "local-project"
+
+
+def _add_service_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="API port on 127.0.0.1 (default 8765)")
+    parser.add_argument("--storage-port", type=int, default=DEFAULT_STORAGE_PORT,
+                        help="Cloud Storage emulator port on 127.0.0.1 (default 8766)")
+    parser.add_argument("--max-concurrent-jobs", type=int, default=os.cpu_count() or 1,
+                        help="jobs prepared or running at once; more wait QUEUED (default: CPU count)")
+    parser.add_argument("--max-replicas", type=int, default=8,
+                        help="replica processes per job (or per trial) at most; larger tiers are capped (default 8)")
+    parser.add_argument("--deadline-scale", type=float, default=1.0,
+                        help="multiply scheduling.maxWaitTime/maxRunningTime as enforced (tests/demos; default 1)")
+    parser.add_argument("--fault-error-rate", type=float, default=0.0,
+                        help="fraction of API requests answered with an error from --fault-codes")
+    parser.add_argument("--fault-codes", default="429,500,503", help="error codes to inject (default 429,500,503)")
+    parser.add_argument("--fault-latency", type=float, default=0.0, help="seconds added to every API request")
+    parser.add_argument("--fault-drop-rate", type=float, default=0.0,
+                        help="fraction of API requests whose connection is closed without an answer")
+    parser.add_argument("--fault-seed", type=int, default=None, help="seed for the fault dice (reproducible runs)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trainjobs-local", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("serve", "run the service in the foreground"), ("up", "start the service in the background")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="jobs, logs and storage (default ~/.trainjobs-local)")
+        _add_service_options(cmd)
+    for name, text in (("down", "stop the background service"), ("status", "show the service and its jobs")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    return parser
+
+
+def connection_line(port: int, storage_port: int) -> str:
+    """The Airflow connection that points the provider at this service (ml v1 backend)."""
+    extra = {
+        "project": PROJECT,
+        "backend": "ai-platform",
+        "region": "us-central1",
+        "api_endpoint": f"http://127.0.0.1:{port}",
+        "storage_endpoint": f"http://127.0.0.1:{storage_port}",
+        "logging_endpoint": f"http://127.0.0.1:{port}",
+    }
+    return "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT='" + json.dumps({"conn_type": "trainjobs", "extra": extra}) + "'"
+
+
+def serve(args: argparse.Namespace) -> int:
+    from airflow_provider_trainjobs.local.engine import Engine
+    from airflow_provider_trainjobs.local.faults import Faults, FaultSettings
+    from airflow_provider_trainjobs.local.server import LocalServer, serve_in_thread
+    from airflow_provider_trainjobs.local.storage import StorageEmulator
+    from airflow_provider_trainjobs.local.store import Store
+
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    faults = Faults(FaultSettings(
+        error_rate=args.fault_error_rate,
+        codes=[int(c) for c in str(args.fault_codes).split(",") if c.strip()],
+        latency=args.fault_latency,
+        drop_rate=args.fault_drop_rate,
+        seed=args.fault_seed,
+    ))
+    storage = StorageEmulator(args.storage_port, data_dir / "storage")
+    storage.start()
+    store = Store(data_dir / "service.db")
+    engine = Engine(
+        store, data_dir, storage.endpoint,
+        max_concurrent_jobs=args.max_concurrent_jobs,
+        max_replicas=args.max_replicas,
+        deadline_scale=args.deadline_scale,
+    )
+    engine.start()
+    server = LocalServer(args.port, engine, faults, storage.endpoint)
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    serve_in_thread(server)
+    print(f"trainjobs-local: API on http://127.0.0.1:{args.port}, storage on {storage.endpoint}, data in {data_dir}",
+          flush=True)
+    print(connection_line(args.port, args.storage_port), flush=True)
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    engine.stop()
+    storage.stop()
+    store.close()
+    return 0
+
+
+def _state_file(data_dir: Path) -> Path:
+    return data_dir / "service.json"
+
+
+def _read_state(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(_state_file(data_dir).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def up(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    state = _read_state(data_dir)
+    if state and _alive(int(state["pid"])) and _healthy(int(state["port"])):
+        print(f"trainjobs-local is already running (pid {state['pid']})")
+        print(connection_line(int(state["port"]), int(state["storage_port"])))
+        return 0
+    command = [sys.executable, "-m", "airflow_provider_trainjobs.local", "serve", "--data-dir", str(data_dir)]
+    for key, value in vars(args).items():
+        if key in ("command", "data_dir") or value is None:
+            continue
+        command += [f"--{key.replace('_', '-')}", str(value)]
+    log = open(data_dir / "service.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    log.close()
+    (data_dir / "service.pid").write_text(str(proc.pid))
+    _state_file(data_dir).write_text(json.dumps({"pid": proc.pid, "port": args.port, "storage_port": args.storage_port}))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"trainjobs-local failed to start (exit {proc.returncode}); see {data_dir / 'service.log'}",
+                  file=sys.stderr)
+            return 1
+        if _healthy(args.port):
+            print(f"trainjobs-local is up (pid {proc.pid}); data in {data_dir}")
+            print(connection_line(args.port, args.storage_port))
+            return 0
+        time.sleep(0.1)
+    print(f"trainjobs-local did not answer within 60s; see {data_dir / 'service.log'}", file=sys.stderr)
+    return 1
+
+
+def down(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    state = _read_state(data_dir)
+    if not state or not _alive(int(state["pid"])):
+        print("trainjobs-local is not running")
+        for name in ("service.pid", "service.json"):
+            (data_dir / name).unlink(missing_ok=True)
+        return 0
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _alive(pid):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    for name in ("service.pid", "service.json"):
+        (data_dir / name).unlink(missing_ok=True)
+    print(f"trainjobs-local stopped (pid {pid})")
+    return 0
+
+
+def _age(create_time: str) -> str:
+    from airflow_provider_trainjobs.local.store import parse_rfc3339
+
+    seconds = int(time.time() - parse_rfc3339(create_time))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def status(args: argparse.Namespace) -> int:
+    from airflow_provider_trainjobs.local.store import Store
+
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    state = _read_state(data_dir)
+    if state and _alive(int(state["pid"])) and _healthy(int(state["port"])):
+        print(f"running: pid {state['pid']}, API http://127.0.0.1:{state['port']},"
+              f" storage http://127.0.0.1:{state['storage_port']}")
+    else:
+        print("not running")
+    db = data_dir / "service.db"
+    if not db.exists():
+        print("no jobs")
+        return 0
+    store = Store(db)
+    rows = [("PROJECT", "JOB_ID", "STATE", "AGE", "TRIALS")]
+    for project, job in store.jobs():
+        output = job.get("trainingOutput") or {}
+        trials = ""
+        if output.get("isHyperparameterTuningJob"):
+            total = (job.get("trainingInput", {}).get("hyperparameters") or {}).get("maxTrials") or 1
+            trials = f"{output.get('completedTrialCount', '0')}/{total}"
+        rows.append((project, job["jobId"], job.get("state", ""), _age(job["createTime"]), trials))
+    store.close()
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"serve": serve, "up": up, "down": down, "status": status}[args.command]
+    return int(handler(args))

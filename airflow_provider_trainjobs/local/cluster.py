@@ -1,0 +1,303 @@
+"""The replica processes of one run (a job, or one trial of a tuning job) and the environment they see.
+
+Each replica is ``python -m <pythonModule> <args> --job-dir <jobDir>`` (or ``docker run`` for a custom
+container) in its own session, so cancelling kills the whole process tree. Output lines become log
+entries: stdout is INFO; stderr is ERROR unless the line starts with a Python logging level name
+(``INFO``, ``WARNING``, ``DEBUG``, ``CRITICAL``), which then gives the severity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+LogSink = Callable[[str, str, str | None, str], None]  # severity, task_name, trial_id, message
+
+# Replica counts the cloud's predefined tiers stand for (workers, parameter servers).
+_TIERS: dict[str, tuple[int, int]] = {"STANDARD_1": (4, 3), "PREMIUM_1": (19, 11)}
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_docker_answer: tuple[bool, str] | None = None
+
+
+def docker_available() -> tuple[bool, str]:
+    """Whether a Docker engine answers ``docker info`` (checked once per service)."""
+    global _docker_answer
+    if _docker_answer is None:
+        exe = shutil.which("docker")
+        if exe is None:
+            _docker_answer = (False, "no docker command on PATH")
+        else:
+            try:
+                proc = subprocess.run([exe, "info"], capture_output=True, text=True, timeout=10)
+                tail = (proc.stderr or "").strip().splitlines()[-1:] or [""]
+                _docker_answer = (proc.returncode == 0, tail[0])
+            except (OSError, subprocess.TimeoutExpired) as err:
+                _docker_answer = (False, str(err))
+    return _docker_answer
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ReplicaPlan:
+    """One replica to start: its TF_CONFIG task type (``master``/``chief``/``worker``/``ps``/``evaluator``)."""
+
+    task_type: str
+    index: int
+
+    @property
+    def task_name(self) -> str:
+        kind = {"chief": "master", "ps": "ps"}.get(self.task_type, self.task_type)
+        return f"{kind}-replica-{self.index}"
+
+
+def plan_replicas(training: dict[str, Any], max_replicas: int) -> tuple[list[ReplicaPlan], str | None]:
+    """The replicas a tier asks for, capped to ``max_replicas``; the second value is the cap's log line."""
+    tier = training.get("scaleTier", "BASIC")
+    if tier == "CUSTOM":
+        workers = int(training.get("workerCount") or 0)
+        ps = int(training.get("parameterServerCount") or 0)
+        evaluators = int(training.get("evaluatorCount") or 0)
+    else:
+        workers, ps = _TIERS.get(tier, (0, 0))
+        evaluators = 0
+    primary = "chief" if training.get("useChiefInTfConfig") else "master"
+    asked = 1 + workers + ps + evaluators
+    note = None
+    budget = max(1, max_replicas)
+    if asked > budget:
+        room = budget - 1
+        workers_kept = min(workers, room)
+        room -= workers_kept
+        ps_kept = min(ps, room)
+        room -= ps_kept
+        evaluators_kept = min(evaluators, room)
+        note = (
+            f"The job asks for {asked} replicas ({workers} workers, {ps} parameter servers, {evaluators} evaluators);"
+            f" this service runs at most {budget} (--max-replicas): starting {workers_kept} workers,"
+            f" {ps_kept} parameter servers, {evaluators_kept} evaluators."
+        )
+        workers, ps, evaluators = workers_kept, ps_kept, evaluators_kept
+    plans = [ReplicaPlan(primary, 0)]
+    plans += [ReplicaPlan("worker", i) for i in range(workers)]
+    plans += [ReplicaPlan("ps", i) for i in range(ps)]
+    plans += [ReplicaPlan("evaluator", i) for i in range(evaluators)]
+    return plans, note
+
+
+def cluster_spec(plans: list[ReplicaPlan]) -> dict[str, list[str]]:
+    """Free 127.0.0.1 ports for every replica except evaluators (never part of the cluster)."""
+    cluster: dict[str, list[str]] = {}
+    for plan in plans:
+        if plan.task_type != "evaluator":
+            cluster.setdefault(plan.task_type, []).append(f"127.0.0.1:{_free_port()}")
+    return cluster
+
+
+@dataclass
+class Replica:
+    plan: ReplicaPlan
+    proc: subprocess.Popen[bytes]
+    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=12))
+    readers: list[threading.Thread] = field(default_factory=list)
+
+
+@dataclass
+class RunContext:
+    """What every replica of one run shares."""
+
+    project: str
+    job_id: str
+    training: dict[str, Any]
+    workdir: Path
+    python_path: list[Path]
+    storage_endpoint: str
+    trial_id: str | None = None
+    extra_args: list[str] = field(default_factory=list)
+    metric_file: Path | None = None
+
+
+class Cluster:
+    """The running replicas of one run; ``poll()`` says when it is over and how."""
+
+    def __init__(self, ctx: RunContext, plans: list[ReplicaPlan], sink: LogSink) -> None:
+        self.ctx = ctx
+        self.plans = plans
+        self.sink = sink
+        self.replicas: list[Replica] = []
+        self.started_at = 0.0
+        self.ended_at = 0.0
+
+    # ----------------------------------------------------------------------------- starting
+    def _env(self, plan: ReplicaPlan, cluster: dict[str, list[str]]) -> dict[str, str]:
+        ctx = self.ctx
+        env = dict(os.environ)
+        for key in ("TF_CONFIG", "CLUSTER_SPEC", "CLOUD_ML_TRIAL_ID", "CLOUD_ML_HP_METRIC_FILE"):
+            env.pop(key, None)
+        task: dict[str, Any] = {"type": plan.task_type, "index": plan.index}
+        if ctx.trial_id is not None:
+            task["trial"] = ctx.trial_id
+        tf_config = {"cluster": cluster, "task": task, "job": ctx.training, "environment": "cloud"}
+        env["TF_CONFIG"] = json.dumps(tf_config)
+        env["CLUSTER_SPEC"] = json.dumps(tf_config)
+        env["CLOUD_ML_JOB_ID"] = ctx.job_id
+        env["CLOUD_ML_PROJECT_ID"] = ctx.project
+        env["STORAGE_EMULATOR_HOST"] = ctx.storage_endpoint
+        env["PYTHONUNBUFFERED"] = "1"
+        if ctx.trial_id is not None:
+            env["CLOUD_ML_TRIAL_ID"] = ctx.trial_id
+        if ctx.metric_file is not None:
+            env["CLOUD_ML_HP_METRIC_FILE"] = str(ctx.metric_file)
+        paths = [str(p) for p in ctx.python_path]
+        if env.get("PYTHONPATH"):
+            paths.append(env["PYTHONPATH"])
+        if paths:
+            env["PYTHONPATH"] = os.pathsep.join(paths)
+        return env
+
+    def _command(self, plan: ReplicaPlan, env: dict[str, str]) -> list[str]:
+        training = self.ctx.training
+        args = [str(a) for a in training.get("args") or []] + self.ctx.extra_args
+        job_dir = training.get("jobDir")
+        if job_dir and "--job-dir" not in args and not any(a.startswith("--job-dir=") for a in args):
+            args += ["--job-dir", str(job_dir)]
+        config_key = {"master": "masterConfig", "chief": "masterConfig", "worker": "workerConfig",
+                      "ps": "parameterServerConfig", "evaluator": "evaluatorConfig"}[plan.task_type]
+        config = training.get(config_key) or training.get("masterConfig") or {}
+        image = config.get("imageUri")
+        if image:
+            command = ["docker", "run", "--rm", "--network", "host",
+                       "--name", f"trainjobs-{self.ctx.job_id}-{self.ctx.trial_id or 0}-{plan.task_name}"]
+            for key in ("TF_CONFIG", "CLUSTER_SPEC", "CLOUD_ML_JOB_ID", "CLOUD_ML_PROJECT_ID", "CLOUD_ML_TRIAL_ID",
+                        "CLOUD_ML_HP_METRIC_FILE", "STORAGE_EMULATOR_HOST"):
+                if key in env:
+                    command += ["-e", key]
+            entry = [str(c) for c in config.get("containerCommand") or []]
+            if entry:
+                command += ["--entrypoint", entry[0], image, *entry[1:]]
+            else:
+                command.append(image)
+            return command + [str(a) for a in config.get("containerArgs") or []] + args
+        return [sys.executable, "-m", str(training["pythonModule"]), *args]
+
+    def _pump(self, replica: Replica, stream: IO[bytes], is_err: bool) -> None:
+        task, trial = replica.plan.task_name, self.ctx.trial_id
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if not line:
+                continue
+            severity = "INFO"
+            if is_err:
+                replica.stderr_tail.append(line)
+                head = line.lstrip().split(":", 1)[0].split(" ", 1)[0].upper()
+                severity = head if head in _LEVELS else "ERROR"
+            self.sink(severity, task, trial, line)
+        stream.close()
+
+    def start(self) -> None:
+        cluster = cluster_spec(self.plans)
+        workdir = self.ctx.workdir
+        self.started_at = time.time()
+        for plan in self.plans:
+            cwd = workdir / plan.task_name
+            cwd.mkdir(parents=True, exist_ok=True)
+            env = self._env(plan, cluster)
+            proc = subprocess.Popen(
+                self._command(plan, env),
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            replica = Replica(plan, proc)
+            for stream, is_err in ((proc.stdout, False), (proc.stderr, True)):
+                assert stream is not None
+                reader = threading.Thread(target=self._pump, args=(replica, stream, is_err), daemon=True)
+                reader.start()
+                replica.readers.append(reader)
+            self.replicas.append(replica)
+
+    @property
+    def pids(self) -> list[int]:
+        return [r.proc.pid for r in self.replicas]
+
+    # ----------------------------------------------------------------------------- watching
+    def poll(self) -> tuple[bool, str] | None:
+        """None while running; (True, "") when the primary exited 0; (False, why) when a replica failed."""
+        if not self.replicas:
+            return None
+        for replica in self.replicas:
+            code = replica.proc.poll()
+            if code is not None and code != 0:
+                self._finish(replica)
+                return False, self._failure(replica, code)
+        primary = self.replicas[0]
+        if primary.proc.poll() == 0:
+            self._finish(primary)
+            return True, ""
+        return None
+
+    def _finish(self, replica: Replica) -> None:
+        for reader in replica.readers:
+            reader.join(timeout=2)
+        self.ended_at = time.time()
+        self.kill()
+
+    def _failure(self, replica: Replica, code: int) -> str:
+        plan = replica.plan
+        kind = "master" if plan.task_type == "chief" else plan.task_type
+        if code < 0:
+            what = f"was terminated by signal {-code}"
+        else:
+            what = f"exited with a non-zero status of {code}"
+        message = f"The replica {kind} {plan.index} {what}."
+        if replica.stderr_tail:
+            message += " Last lines of stderr:\n" + "\n".join(replica.stderr_tail)
+        return message
+
+    def kill(self, grace: float = 2.0) -> None:
+        """Terminate every replica's process group (SIGTERM, then SIGKILL after ``grace`` seconds)."""
+        alive = []
+        for replica in self.replicas:
+            try:
+                os.killpg(replica.proc.pid, signal.SIGTERM)
+                alive.append(replica)
+            except (ProcessLookupError, PermissionError):
+                pass
+            if replica.plan and (self.ctx.training.get("masterConfig") or {}).get("imageUri"):
+                subprocess.run(
+                    ["docker", "kill", f"trainjobs-{self.ctx.job_id}-{self.ctx.trial_id or 0}-{replica.plan.task_name}"],
+                    capture_output=True,
+                    check=False,
+                )
+        deadline = time.monotonic() + grace
+        for replica in alive:
+            try:
+                replica.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(replica.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            replica.proc.wait()
+        if not self.ended_at:
+            self.ended_at = time.time()

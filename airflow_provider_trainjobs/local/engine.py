@@ -1,0 +1,426 @@
+"""The job lifecycle of the local service: queue, concurrency limit, deadlines, runs, cancel, restart.
+
+QUEUED → PREPARING (fetch + install packages) → RUNNING → SUCCEEDED / FAILED, or CANCELLING → CANCELLED.
+``scheduling.maxWaitTime`` (from createTime, while QUEUED/PREPARING) and ``scheduling.maxRunningTime``
+(from startTime) are enforced here: a job past either is CANCELLED with an errorMessage naming the limit.
+``deadline_scale`` multiplies both limits as enforced (a test/demo option; 1.0 = real seconds).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_trainjobs.local.cluster import Cluster, RunContext, docker_available, plan_replicas
+from airflow_provider_trainjobs.local.packages import PackageCache, PackageError
+from airflow_provider_trainjobs.local.store import Store, rfc3339
+
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+ACTIVE = ("PREPARING", "RUNNING", "CANCELLING")
+DEFAULT_MAX_RUNNING = 604800.0
+
+
+class NotFound(LookupError):
+    """404 NOT_FOUND."""
+
+
+class AlreadyExists(ValueError):
+    """409 ALREADY_EXISTS."""
+
+
+class FailedPrecondition(ValueError):
+    """400 FAILED_PRECONDITION."""
+
+
+class Aborted(ValueError):
+    """409 ABORTED (etag mismatch)."""
+
+
+def parse_duration(value: Any, default: float | None = None) -> float | None:
+    """``"3600s"`` → 3600.0; None/empty → ``default``."""
+    if value in (None, ""):
+        return default
+    text = str(value).strip()
+    return float(text[:-1] if text.endswith("s") else text)
+
+
+def labels_etag(labels: dict[str, str] | None) -> str:
+    digest = hashlib.sha256(json.dumps(labels or {}, sort_keys=True).encode()).digest()[:8]
+    return base64.b64encode(digest).decode()
+
+
+@dataclass
+class Run:
+    """In-memory state of a job being prepared or run."""
+
+    project: str
+    job_id: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    clusters: list[Cluster] = field(default_factory=list)
+    thread: threading.Thread | None = None
+
+
+class Deadline(Exception):
+    """Raised inside a run when a scheduling limit passed; the message is the job's errorMessage."""
+
+
+class Cancelled(Exception):
+    """Raised inside a run when the user cancelled it."""
+
+
+class Engine:
+    """Owns every job of one service; thread-safe; all state goes through the Store first."""
+
+    def __init__(
+        self,
+        store: Store,
+        data_dir: Path,
+        storage_endpoint: str,
+        *,
+        max_concurrent_jobs: int,
+        max_replicas: int = 8,
+        deadline_scale: float = 1.0,
+        poll_interval: float = 0.02,
+    ) -> None:
+        self.store = store
+        self.data_dir = data_dir
+        self.storage_endpoint = storage_endpoint
+        self.max_concurrent_jobs = max(1, max_concurrent_jobs)
+        self.max_replicas = max(1, max_replicas)
+        self.deadline_scale = deadline_scale
+        self.poll_interval = poll_interval
+        self.packages = PackageCache(data_dir / "cache" / "packages", storage_endpoint)
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._queue: list[tuple[str, str]] = []
+        self._runs: dict[tuple[str, str], Run] = {}
+        self._stopping = False
+        self._scheduler: threading.Thread | None = None
+        self.tuning_runner: Callable[[Engine, Run, dict[str, Any], list[Path]], tuple[str, str]] | None = None
+
+    # ----------------------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Recover jobs from the store (see docs/local-service.md "Restart") and start scheduling."""
+        for project, job in self.store.jobs():
+            state = job.get("state")
+            if state == "QUEUED":
+                self._queue.append((project, job["jobId"]))
+            elif state in ACTIVE:
+                self._kill_leftovers(project, job["jobId"])
+                final = "CANCELLED" if state == "CANCELLING" else "FAILED"
+                message = (
+                    f"The local service stopped while this job was {state}; running jobs are not resumed after"
+                    " a restart. Submit it again under a new jobId."
+                )
+                if state == "CANCELLING":
+                    message = job.get("errorMessage") or "Job cancelled by the user."
+                self._finish(project, job["jobId"], final, message)
+        self._scheduler = threading.Thread(target=self._schedule_loop, name="scheduler", daemon=True)
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        """Stop scheduling and kill every trainer; job states are settled by the next start()."""
+        with self._lock:
+            self._stopping = True
+            runs = list(self._runs.values())
+            self._wake.notify_all()
+        for run in runs:
+            for cluster in list(run.clusters):
+                cluster.kill(grace=1.0)
+        for run in runs:
+            if run.thread is not None:
+                run.thread.join(timeout=5)
+
+    def _kill_leftovers(self, project: str, job_id: str) -> None:
+        """Kill trainer process groups a crashed service left behind (only if they are still this job's)."""
+        import signal
+
+        for pid in self.store.pids(project, job_id):
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                continue
+            if f"CLOUD_ML_JOB_ID={job_id}".encode() in environ.split(b"\0"):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    # ----------------------------------------------------------------------------- API
+    def create(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        job = copy.deepcopy(body)
+        for key in ("state", "createTime", "startTime", "endTime", "errorMessage", "trainingOutput", "etag"):
+            job.pop(key, None)
+        job["createTime"] = rfc3339(now)
+        job["state"] = "QUEUED"
+        job["etag"] = labels_etag(job.get("labels"))
+        if (job.get("trainingInput") or {}).get("hyperparameters"):
+            hp = job["trainingInput"]["hyperparameters"]
+            job["trainingOutput"] = {
+                "isHyperparameterTuningJob": True,
+                "completedTrialCount": "0",
+                "hyperparameterMetricTag": hp.get("hyperparameterMetricTag") or "training/hptuning/metric",
+                "trials": [],
+            }
+        with self._lock:
+            if not self.store.insert_job(project, job):
+                raise AlreadyExists(f"Field: job.job_id Error: A job with this id already exists: {job['jobId']}")
+            self._queue.append((project, job["jobId"]))
+            self.log(project, job["jobId"], "INFO", "Validating job requirements...")
+            self.log(project, job["jobId"], "INFO", "Job creation request has been successfully validated.")
+            self._update_positions()
+            self._wake.notify_all()
+            return self._get(project, job["jobId"])
+
+    def _get(self, project: str, job_id: str) -> dict[str, Any]:
+        job = self.store.get_job(project, job_id)
+        if job is None:
+            raise NotFound(f"Field: name Error: The specified job projects/{project}/jobs/{job_id} was not found.")
+        return job
+
+    def get(self, project: str, job_id: str) -> dict[str, Any]:
+        return self._get(project, job_id)
+
+    def list(self, project: str) -> list[dict[str, Any]]:
+        return [job for _, job in self.store.jobs(project)]
+
+    def cancel(self, project: str, job_id: str) -> None:
+        with self._lock:
+            job = self._get(project, job_id)
+            state = job["state"]
+            if state in TERMINAL or state == "CANCELLING":
+                raise FailedPrecondition(f"Cannot cancel job projects/{project}/jobs/{job_id}: it is {state}.")
+            self.log(project, job_id, "INFO", "Job cancellation requested by the user.")
+            if (project, job_id) in self._queue:
+                self._queue.remove((project, job_id))
+                self._finish(project, job_id, "CANCELLED", "Job cancelled by the user.")
+                self._update_positions()
+                return
+            run = self._runs.get((project, job_id))
+            self._set(project, job_id, state="CANCELLING")
+            if run is not None:
+                run.cancel.set()
+
+    def patch_labels(self, project: str, job_id: str, body: dict[str, Any], update_mask: str) -> dict[str, Any]:
+        fields = [f.strip() for f in (update_mask or "").split(",") if f.strip()]
+        if fields != ["labels"]:
+            raise ValueError(f"updateMask: only 'labels' can be updated; got {update_mask!r}")
+        labels = body.get("labels") or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise ValueError("labels: must be a map of strings to strings")
+        with self._lock:
+            job = self._get(project, job_id)
+            etag = body.get("etag")
+            if etag and etag != job.get("etag"):
+                raise Aborted(
+                    f"etag: {etag!r} does not match the job's current etag {job.get('etag')!r}; read the job again"
+                )
+            return self._set(project, job_id, labels=labels, etag=labels_etag(labels))
+
+    # ----------------------------------------------------------------------------- state helpers
+    def log(self, project: str, job_id: str, severity: str, message: str, trial_id: str | None = None,
+            task: str = "service") -> None:
+        self.store.add_logs(project, job_id, [(severity, task, trial_id, message)])
+
+    def _set(self, project: str, job_id: str, **changes: Any) -> dict[str, Any]:
+        with self._lock:
+            job = self._get(project, job_id)
+            state_changed = "state" in changes and changes["state"] != job.get("state")
+            for key, value in changes.items():
+                if value is None:
+                    job.pop(key, None)
+                else:
+                    job[key] = value
+            self.store.save_job(project, job, state_changed=state_changed)
+            return job
+
+    def update_output(self, project: str, job_id: str, output: dict[str, Any]) -> None:
+        """Replace trainingOutput (used by the tuning runner while trials progress)."""
+        self._set(project, job_id, trainingOutput=output)
+
+    def _finish(self, project: str, job_id: str, state: str, message: str | None) -> None:
+        changes: dict[str, Any] = {"state": state, "endTime": rfc3339(time.time()), "jobPosition": None}
+        if message:
+            changes["errorMessage"] = message
+        self._set(project, job_id, **changes)
+        if state == "SUCCEEDED":
+            self.log(project, job_id, "INFO", "Job completed successfully.")
+        elif state == "FAILED":
+            self.log(project, job_id, "ERROR", f"Job failed: {message}")
+        else:
+            self.log(project, job_id, "INFO", f"Job cancelled: {message}")
+
+    def _update_positions(self) -> None:
+        for position, (project, job_id) in enumerate(self._queue):
+            job = self.store.get_job(project, job_id)
+            if job is not None and job.get("jobPosition") != str(position):
+                job["jobPosition"] = str(position)
+                self.store.save_job(project, job)
+
+    def _wait_limit(self, job: dict[str, Any]) -> float | None:
+        limit = parse_duration(((job.get("trainingInput") or {}).get("scheduling") or {}).get("maxWaitTime"))
+        return None if limit is None else limit
+
+    def running_limit(self, job: dict[str, Any]) -> float:
+        value = parse_duration(
+            ((job.get("trainingInput") or {}).get("scheduling") or {}).get("maxRunningTime"), DEFAULT_MAX_RUNNING
+        )
+        return float(value if value is not None else DEFAULT_MAX_RUNNING)
+
+    # ----------------------------------------------------------------------------- scheduling
+    def _schedule_loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping:
+                    return
+                self._schedule_once()
+                self._wake.wait(timeout=0.1)
+
+    def _schedule_once(self) -> None:
+        now = time.time()
+        from airflow_provider_trainjobs.local.store import parse_rfc3339
+
+        changed = False
+        for project, job_id in list(self._queue):
+            job = self.store.get_job(project, job_id)
+            if job is None:
+                self._queue.remove((project, job_id))
+                continue
+            limit = self._wait_limit(job)
+            if limit is not None and now - parse_rfc3339(job["createTime"]) > limit * self.deadline_scale:
+                self._queue.remove((project, job_id))
+                self._finish(
+                    project, job_id, "CANCELLED",
+                    f"Job exceeded scheduling.maxWaitTime ({job['trainingInput']['scheduling']['maxWaitTime']})"
+                    " while QUEUED; it was cancelled by the service.",
+                )
+                changed = True
+        while self._queue and len(self._runs) < self.max_concurrent_jobs:
+            project, job_id = self._queue.pop(0)
+            run = Run(project, job_id)
+            self._runs[(project, job_id)] = run
+            self._set(project, job_id, state="PREPARING", jobPosition=None)
+            self.log(project, job_id, "INFO", "Waiting for job to be provisioned.")
+            run.thread = threading.Thread(target=self._run_job, args=(run,), name=f"job-{job_id}", daemon=True)
+            run.thread.start()
+            changed = True
+        if changed:
+            self._update_positions()
+
+    def active_slots(self) -> int:
+        """How many jobs the service runs at once (trials of a tuning job share one job's slot)."""
+        return self.max_concurrent_jobs
+
+    # ----------------------------------------------------------------------------- running
+    def _run_job(self, run: Run) -> None:
+        project, job_id = run.project, run.job_id
+        state, message = "FAILED", "internal error"
+        try:
+            state, message = self._execute(run)
+        except Cancelled:
+            state, message = "CANCELLED", "Job cancelled by the user."
+        except Deadline as err:
+            state, message = "CANCELLED", str(err)
+        except PackageError as err:
+            state, message = "FAILED", str(err)
+        except Exception as err:  # noqa: BLE001 - every failure must settle the job
+            state, message = "FAILED", f"The local service failed to run the job: {type(err).__name__}: {err}"
+        finally:
+            for cluster in run.clusters:
+                cluster.kill(grace=1.0)
+            with self._lock:
+                self._runs.pop((project, job_id), None)
+                if not self._stopping:
+                    self._finish(project, job_id, state, message or None)
+                self._wake.notify_all()
+
+    def check(self, run: Run, job: dict[str, Any]) -> None:
+        """Raise Cancelled / Deadline when the run must stop now."""
+        from airflow_provider_trainjobs.local.store import parse_rfc3339
+
+        if run.cancel.is_set() or self._stopping:
+            raise Cancelled()
+        now = time.time()
+        if job.get("startTime"):
+            limit = self.running_limit(job)
+            if now - parse_rfc3339(job["startTime"]) > limit * self.deadline_scale:
+                shown = ((job.get("trainingInput") or {}).get("scheduling") or {}).get("maxRunningTime") or "604800s"
+                raise Deadline(
+                    f"Job exceeded scheduling.maxRunningTime ({shown}) while RUNNING; it was cancelled by the service."
+                )
+        else:
+            limit_wait = self._wait_limit(job)
+            if limit_wait is not None and now - parse_rfc3339(job["createTime"]) > limit_wait * self.deadline_scale:
+                raise Deadline(
+                    f"Job exceeded scheduling.maxWaitTime ({job['trainingInput']['scheduling']['maxWaitTime']})"
+                    " while PREPARING; it was cancelled by the service."
+                )
+
+    def sink_for(self, project: str, job_id: str) -> Callable[[str, str, str | None, str], None]:
+        def sink(severity: str, task: str, trial: str | None, message: str) -> None:
+            self.store.add_logs(project, job_id, [(severity, task, trial, message)])
+
+        return sink
+
+    def _execute(self, run: Run) -> tuple[str, str]:
+        project, job_id = run.project, run.job_id
+        job = self._get(project, job_id)
+        training = job["trainingInput"]
+        workdir = self.data_dir / "work" / project / job_id
+        self.check(run, job)
+        image = (training.get("masterConfig") or {}).get("imageUri")
+        if image:
+            ok, why = docker_available()
+            if not ok:
+                return "FAILED", (
+                    f"masterConfig.imageUri: the custom container {image} needs a Docker engine and none answers"
+                    f" on this machine ({why}); the local service cannot run it."
+                )
+            python_path: list[Path] = []
+        else:
+            python_path = self.packages.install(
+                project, list(training.get("packageUris") or []), workdir / "packages",
+                lambda line: self.log(project, job_id, "INFO", line),
+            )
+        for key in ("runtimeVersion", "pythonVersion"):
+            if training.get(key):
+                self.log(project, job_id, "INFO",
+                         f"{key} {training[key]} recorded; the local service runs the trainer with its own interpreter.")
+        job = self._get(project, job_id)
+        self.check(run, job)
+        if job["state"] == "CANCELLING":
+            raise Cancelled()
+        job = self._set(project, job_id, state="RUNNING", startTime=rfc3339(time.time()))
+        self.log(project, job_id, "INFO", "Job is running.")
+        if training.get("hyperparameters"):
+            runner = self.tuning_runner
+            if runner is None:
+                from airflow_provider_trainjobs.local.trials import run_tuning
+
+                runner = run_tuning
+            return runner(self, run, job, python_path)
+        plans, note = plan_replicas(training, self.max_replicas)
+        if note:
+            self.log(project, job_id, "WARNING", note)
+        ctx = RunContext(project, job_id, training, workdir / "run", python_path, self.storage_endpoint)
+        cluster = Cluster(ctx, plans, self.sink_for(project, job_id))
+        run.clusters.append(cluster)
+        cluster.start()
+        self.store.set_pids(project, job_id, cluster.pids)
+        while True:
+            outcome = cluster.poll()
+            if outcome is not None:
+                ok, why = outcome
+                return ("SUCCEEDED", "") if ok else ("FAILED", why)
+            self.check(run, job)
+            time.sleep(self.poll_interval)

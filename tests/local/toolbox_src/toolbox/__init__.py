@@ -1,0 +1,1 @@
+"""A tiny trainer package the local service tests submit (one module per behaviour)."""
