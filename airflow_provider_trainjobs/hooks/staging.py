@@ -70,7 +70,7 @@ class StagingPlan:
     digest: str | None  # the sha256 in the path of every upload
 
 
-def _check_bucket_name(name: str, what: str) -> None:
+def _check_bucket_name(name: str, what: str, uri: str) -> None:
     components = name.split(".")
     ok = (
         3 <= len(name) <= 222
@@ -82,7 +82,7 @@ def _check_bucket_name(name: str, what: str) -> None:
     )
     if not ok:
         raise StagingError(
-            f"{what}: {name!r} is not a valid bucket name (3-63 characters of lowercase letters, digits, '-', '_'"
+            f"{what}: {uri!r}: bucket {name!r} is not a valid bucket name (3-63 characters of lowercase letters, digits, '-', '_'"
             " and '.', starting and ending with a letter or digit, not starting with 'goog', not an IP address)"
         )
 
@@ -92,7 +92,7 @@ def _split_gs(uri: str, what: str, *, object_required: bool) -> tuple[str, str]:
     if not uri.startswith("gs://"):
         raise StagingError(f"{what}: {uri!r} is not a gs:// URI (expected gs://BUCKET/OBJECT)")
     bucket, _, name = uri[len("gs://"):].partition("/")
-    _check_bucket_name(bucket, what)
+    _check_bucket_name(bucket, what, uri)
     name = name.strip("/") if not object_required else name
     if object_required and (not name or name.endswith("/")):
         raise StagingError(f"{what}: {uri!r} must name an object (expected gs://BUCKET/OBJECT)")

@@ -269,7 +269,7 @@ def test_staging_bucket_needs_a_valid_job_id(bucket: storage.Bucket, pkgs: dict[
     _assert_error_and_nothing_uploaded(bucket, packages, "job_id: required", staging_bucket=bucket.name)
     _assert_error_and_nothing_uploaded(bucket, packages, "job_id: '9lives' must be letters", job_id="9lives",
                                        staging_bucket=bucket.name)
-    _assert_error_and_nothing_uploaded(bucket, packages, "staging_bucket: 'Bad_Bucket!' is not a valid bucket",
+    _assert_error_and_nothing_uploaded(bucket, packages, "staging_bucket: 'gs://Bad_Bucket!': bucket 'Bad_Bucket!' is not a valid",
                                        job_id="j", staging_bucket="gs://Bad_Bucket!")
     _assert_error_and_nothing_uploaded(bucket, packages, "job_dir: 'file:///tmp' is not a gs:// URI",
                                        job_dir="file:///tmp")

@@ -1,0 +1,160 @@
+"""PackageTrainingAppOperator: build + stage into the real storage emulator, templating, errors, cheap import."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+from airflow_provider_trainjobs.hooks.staging import StagingError
+from airflow_provider_trainjobs.naming import default_job_id
+from airflow_provider_trainjobs.operators import PackageTrainingAppOperator
+from airflow_provider_trainjobs.packaging import PackagingError
+
+RUN_ID = "manual__2025-01-31T00:00:00+00:00"
+
+
+def write_seed_project(root: Path, *, with_setup: bool = True) -> Path:
+    trainer = root / "trainer"
+    trainer.mkdir(parents=True)
+    for name, text in {"__init__.py": "", "task.py": "from trainer import model\n", "model.py": "W = 1\n",
+                       "util.py": "def f() -> int:\n    return 1\n"}.items():
+        (trainer / name).write_text(text)
+    if with_setup:
+        (root / "setup.py").write_text(
+            "from setuptools import find_packages, setup\n"
+            "setup(name='trainer', version='0.1', packages=find_packages(), include_package_data=True)\n"
+        )
+    return trainer
+
+
+@pytest.fixture
+def bucket(storage_conn: dict[str, str]) -> storage.Bucket:
+    client = storage.Client(project="local-project", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": storage_conn["storage_endpoint"]})
+    return client.create_bucket(f"pkg-{uuid.uuid4().hex[:12]}")
+
+
+def make_operator(dag_id: str = "train_census", **kwargs: Any) -> PackageTrainingAppOperator:
+    with DAG(dag_id, schedule=None, params={"bucket": kwargs.pop("bucket_param", "")}):
+        return PackageTrainingAppOperator(task_id="package", **kwargs)
+
+
+def run(op: PackageTrainingAppOperator, run_id: str = RUN_ID) -> list[str]:
+    """What the task runner does for this operator: render templates, then execute."""
+    context: Any = {"run_id": run_id, "params": op.params, "ds": "2025-01-31"}
+    op.render_template_fields(context)
+    return op.execute(context)
+
+
+def blob_of(bucket: storage.Bucket, uri: str) -> storage.Blob:
+    blob = bucket.get_blob(uri.split(f"gs://{bucket.name}/", 1)[1])
+    assert blob is not None, f"{uri} is not in the emulator"
+    return blob
+
+
+def test_packages_and_stages_the_seed_layout_with_extra_packages(bucket: storage.Bucket, tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "app")
+    wheel = tmp_path / "dep2-2.0-py3-none-any.whl"
+    wheel.write_bytes(b"a wheel")
+    op = make_operator(package_path=str(trainer), packages=[str(wheel), "gs://shared-deps/dep1-1.0.tar.gz"],
+                       staging_bucket="gs://{{ params.bucket }}/staging", bucket_param=bucket.name)
+
+    uris = run(op)
+
+    job_id = default_job_id("train_census", "package", RUN_ID)
+    assert uris[0] == "gs://shared-deps/dep1-1.0.tar.gz"
+    assert uris[1].startswith(f"gs://{bucket.name}/staging/{job_id}/") and uris[1].endswith("/dep2-2.0-py3-none-any.whl")
+    assert uris[2].endswith("/trainer-0.1.tar.gz")
+    assert uris[1].rsplit("/", 1)[0] == uris[2].rsplit("/", 1)[0]  # one digest over both local files
+    assert blob_of(bucket, uris[1]).download_as_bytes() == b"a wheel"
+    with tarfile.open(fileobj=io.BytesIO(blob_of(bucket, uris[2]).download_as_bytes())) as tar:
+        assert "trainer-0.1/trainer/task.py" in tar.getnames()
+
+
+def test_rerun_returns_the_same_uris_and_uploads_nothing(bucket: storage.Bucket, tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "app")
+    first = run(make_operator(package_path=str(trainer), staging_bucket=bucket.name))
+    generation = blob_of(bucket, first[0]).generation
+
+    second = run(make_operator(package_path=str(trainer), staging_bucket=bucket.name))
+
+    assert second == first
+    assert blob_of(bucket, second[0]).generation == generation
+    # Another run is another job id, hence another path.
+    assert run(make_operator(package_path=str(trainer), staging_bucket=bucket.name), "manual__other") != first
+
+
+def test_explicit_templated_job_id_job_dir_and_no_setup_py(bucket: storage.Bucket, tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "app", with_setup=False)
+    op = make_operator(package_path=str(trainer), job_id="census_{{ ds_nodash }}",
+                       job_dir=f"gs://{bucket.name}/jobs/{{{{ ds }}}}")
+
+    context: Any = {"run_id": RUN_ID, "params": {}, "ds": "2025-01-31", "ds_nodash": "20250131"}
+    op.render_template_fields(context)
+    assert op.job_id == "census_20250131"
+    uris = op.execute(context)
+
+    assert len(uris) == 1
+    assert uris[0].startswith(f"gs://{bucket.name}/jobs/2025-01-31/packages/")
+    assert uris[0].endswith("/trainer-0.0.0.tar.gz")
+    blob_of(bucket, uris[0])
+    assert not (tmp_path / "app" / "setup.py").exists()
+
+
+def test_template_fields_cover_every_argument_but_the_connection() -> None:
+    assert set(PackageTrainingAppOperator.template_fields) == {
+        "package_path", "packages", "staging_bucket", "job_dir", "job_id", "project_id"}
+
+
+def test_nothing_to_package_is_an_error(storage_conn: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="package_path/packages"):
+        run(make_operator(staging_bucket="b-1"))
+
+
+def test_missing_destination_fails_before_building(storage_conn: dict[str, str], tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "app")
+    (tmp_path / "app" / "setup.py").write_text("raise SystemExit('must not be built')\n")
+    # A StagingError (not a PackagingError) proves the build never started.
+    with pytest.raises(StagingError, match="a staging bucket or job dir is required"):
+        run(make_operator(package_path=str(trainer)))
+
+
+def test_bad_package_fails_before_any_upload(bucket: storage.Bucket, tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "app")
+    (trainer / "__init__.py").unlink()
+    (tmp_path / "x.whl").write_bytes(b"wheel")
+    with pytest.raises(PackagingError, match=r"has no __init__\.py"):
+        run(make_operator(package_path=str(trainer), packages=[str(tmp_path / "x.whl")], staging_bucket=bucket.name))
+    assert list(bucket.client.list_blobs(bucket.name)) == []
+
+
+def test_bad_staging_argument_fails_before_any_upload(bucket: storage.Bucket, tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "app")
+    with pytest.raises(StagingError, match=r"packages\[0\]: 'gs://b': bucket 'b' is not a valid bucket name"):
+        run(make_operator(package_path=str(trainer), packages=["gs://b"], staging_bucket=bucket.name))
+    assert list(bucket.client.list_blobs(bucket.name)) == []
+
+
+def test_importing_the_operator_loads_no_heavy_library() -> None:
+    code = (
+        "import sys, json; import airflow.sdk; before = set(sys.modules);"
+        "from airflow_provider_trainjobs.operators import PackageTrainingAppOperator;"
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = json.loads(out.strip().splitlines()[-1])
+    heavy = [m for m in loaded if m.split(".")[0] in ("googleapiclient", "setuptools", "optuna")
+             or m.startswith("google.cloud")]
+    assert "airflow_provider_trainjobs.operators.package" in loaded
+    assert heavy == []
