@@ -25,8 +25,7 @@ __all__ = [
 Problems = list[tuple[str, str]]
 
 JOB_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
-LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+MAX_LABEL_LENGTH = 63
 GCS_OBJECT_RE = re.compile(r"^gs://[^/\s]+/.+$")
 GCS_PATH_RE = re.compile(r"^gs://[^/\s]+(/.*)?$")
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -72,6 +71,25 @@ def check_job_id(value: Any, field: str = "jobId") -> Problems:
     return []
 
 
+def _label_char(char: str) -> bool:
+    """Lowercase letters (international ones too, as Google allows), ASCII digits, '_' and '-'."""
+    return char in "_-0123456789" or (char.isalpha() and not char.isupper())
+
+
+def _label_key_ok(key: Any) -> bool:
+    return (
+        isinstance(key, str)
+        and 0 < len(key) <= MAX_LABEL_LENGTH
+        and key[0].isalpha()
+        and not key[0].isupper()
+        and all(map(_label_char, key))
+    )
+
+
+def _label_value_ok(value: str) -> bool:
+    return len(value) <= MAX_LABEL_LENGTH and all(map(_label_char, value))
+
+
 def check_labels(labels: Any, field: str = "labels") -> Problems:
     """Label rules: ≤ 64 labels; keys start with a lowercase letter; keys and values use lowercase
     letters, digits, '_' and '-', at most 63 characters (values may be empty)."""
@@ -81,7 +99,7 @@ def check_labels(labels: Any, field: str = "labels") -> Problems:
     if len(labels) > MAX_LABELS:
         problems.append((field, f"{len(labels)} labels given; at most {MAX_LABELS} are allowed"))
     for key, value in labels.items():
-        if not isinstance(key, str) or not LABEL_KEY_RE.match(key):
+        if not _label_key_ok(key):
             problems.append(
                 (
                     f"{field}.{key}",
@@ -89,7 +107,7 @@ def check_labels(labels: Any, field: str = "labels") -> Problems:
                     "digits, '_' and '-', at most 63 characters",
                 )
             )
-        if isinstance(value, str) and not LABEL_VALUE_RE.match(value):
+        if isinstance(value, str) and not _label_value_ok(value):
             problems.append(
                 (
                     f"{field}.{key}",
