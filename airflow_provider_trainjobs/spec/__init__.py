@@ -1,7 +1,7 @@
 """Pure job-spec logic: build and validate the ml v1 Job body, parse durations, pick the best trial.
 
 No network and no heavy imports here: DAG files import this package at parse time.
-``to_vertex_job`` lives in ``.vertex`` and is loaded on first use.
+``to_vertex_job``/``from_vertex_job`` live in ``.vertex`` and are loaded on first use.
 """
 
 from __future__ import annotations
@@ -16,13 +16,17 @@ from .schema import validate_resource
 from .validation import validate_job
 
 if TYPE_CHECKING:
-    from .vertex import to_vertex_job
+    from .vertex import from_vertex_job, to_vertex_job
+
+# Names served from .vertex on first use (that module is heavier and owned separately).
+_VERTEX_NAMES = ("from_vertex_job", "to_vertex_job")
 
 __all__ = [
     "InvalidJobSpec",
     "best_trial",
     "build_training_job",
     "format_duration",
+    "from_vertex_job",
     "job_fingerprint",
     "load_config",
     "parse_duration",
@@ -33,8 +37,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "to_vertex_job":
-        from .vertex import to_vertex_job
+    if name in _VERTEX_NAMES:
+        from . import vertex
 
-        return to_vertex_job
+        return getattr(vertex, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
