@@ -1,0 +1,593 @@
+"""The seeds' Job resource (ml v1) as a Vertex AI CustomJob / HyperparameterTuningJob, and back.
+
+``to_vertex_job`` is the request body a Vertex ``create`` needs; ``from_vertex_job`` turns what Vertex
+returns into the neutral job view (the ml v1 Job shape every hook method returns). Vertex assigns job ids,
+so the user's jobId travels as the displayName and as the ``trainjobs_job_id`` label, and the original
+trainingInput travels in the primary pool's environment so that a retry can compare specs exactly.
+Pure logic: no network, no Google client imports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from .durations import format_duration, parse_duration
+from .errors import InvalidJobSpec
+from .machines import (
+    ACCELERATOR_TYPES,
+    RUNTIME_PYTHON_VERSION,
+    RUNTIME_VERSIONS,
+    SCALE_TIERS,
+    Machine,
+    executor_image,
+    machine_for,
+)
+from .rules import JOB_ID_RE, MAX_LABELS, as_int
+from .schema import validate_resource
+from .validation import validate_job
+
+__all__ = [
+    "CUSTOM_JOBS",
+    "DEFAULT_METRIC_TAG",
+    "MAX_WAIT_LABEL",
+    "TRAINING_INPUT_ENV",
+    "TUNING_JOBS",
+    "VERTEX_JOB_ID_LABEL",
+    "VERTEX_STATES",
+    "VERTEX_TERMINAL_STATES",
+    "from_vertex_job",
+    "to_vertex_job",
+    "vertex_kind",
+    "vertex_label_value",
+    "vertex_state",
+]
+
+CUSTOM_JOBS = "customJobs"
+TUNING_JOBS = "hyperparameterTuningJobs"
+_SCHEMAS = {CUSTOM_JOBS: "GoogleCloudAiplatformV1CustomJob", TUNING_JOBS: "GoogleCloudAiplatformV1HyperparameterTuningJob"}
+
+VERTEX_JOB_ID_LABEL = "trainjobs_job_id"
+# Vertex only honours Scheduling.maxWaitDuration with the FLEX_START strategy, so maxWaitTime is kept as a
+# label and enforced by the waiter (client side).
+MAX_WAIT_LABEL = "trainjobs_max_wait_time"
+TRAINING_INPUT_ENV = "TRAINJOBS_TRAINING_INPUT"
+DEFAULT_METRIC_TAG = "training/hptuning/metric"
+
+VERTEX_STATES = {
+    "JOB_STATE_UNSPECIFIED": "STATE_UNSPECIFIED",
+    "JOB_STATE_QUEUED": "QUEUED",
+    "JOB_STATE_PENDING": "PREPARING",
+    "JOB_STATE_RUNNING": "RUNNING",
+    "JOB_STATE_SUCCEEDED": "SUCCEEDED",
+    "JOB_STATE_FAILED": "FAILED",
+    "JOB_STATE_CANCELLING": "CANCELLING",
+    "JOB_STATE_CANCELLED": "CANCELLED",
+    "JOB_STATE_PAUSED": "RUNNING",
+    "JOB_STATE_EXPIRED": "FAILED",
+    "JOB_STATE_UPDATING": "RUNNING",
+    "JOB_STATE_PARTIALLY_SUCCEEDED": "FAILED",
+}
+VERTEX_TERMINAL_STATES = frozenset(
+    {
+        "JOB_STATE_SUCCEEDED",
+        "JOB_STATE_FAILED",
+        "JOB_STATE_CANCELLED",
+        "JOB_STATE_EXPIRED",
+        "JOB_STATE_PARTIALLY_SUCCEEDED",
+    }
+)
+# Vertex Trial.state -> ml v1 HyperparameterOutput.state.
+_TRIAL_STATES = {
+    "STATE_UNSPECIFIED": "STATE_UNSPECIFIED",
+    "REQUESTED": "QUEUED",
+    "ACTIVE": "RUNNING",
+    "STOPPING": "CANCELLING",
+    "SUCCEEDED": "SUCCEEDED",
+    "INFEASIBLE": "FAILED",
+}
+_SCALE_TYPES = ("UNIT_LINEAR_SCALE", "UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE")
+# (machine type field, count field, config field) per pool 1..3; pool 0 is the master.
+_ROLES = (
+    ("workerType", "workerCount", "workerConfig"),
+    ("parameterServerType", "parameterServerCount", "parameterServerConfig"),
+    ("evaluatorType", "evaluatorCount", "evaluatorConfig"),
+)
+
+Problems = list[tuple[str, str]]
+
+
+def vertex_kind(job: dict[str, Any]) -> str:
+    """The Vertex collection ``job`` is created in: "hyperparameterTuningJobs" when it tunes, else "customJobs"."""
+    training_input = job.get("trainingInput") or {}
+    return TUNING_JOBS if training_input.get("hyperparameters") else CUSTOM_JOBS
+
+
+def vertex_label_value(job_id: str) -> str:
+    """The ``trainjobs_job_id`` label value for a jobId (labels allow only lowercase, at most 63 chars)."""
+    return job_id.lower()[:63]
+
+
+def vertex_state(state: str | None) -> str:
+    """A Vertex JobState as an ml v1 state; unknown values keep waiting as STATE_UNSPECIFIED."""
+    return VERTEX_STATES.get(state or "", "STATE_UNSPECIFIED")
+
+
+# -- ml v1 -> Vertex -------------------------------------------------------------------------------------
+
+
+def to_vertex_job(job: dict[str, Any], *, executor_image_uri: str | None = None) -> dict[str, Any]:
+    """The Vertex CustomJob (or HyperparameterTuningJob, see ``vertex_kind``) body for an ml v1 Job.
+
+    ``executor_image_uri`` chooses the prebuilt container for Python-package jobs; without it the image is
+    derived from runtimeVersion. Raises InvalidJobSpec naming the field for input that breaks the ml v1
+    rules or has no Vertex equivalent; the result is checked against the aiplatform v1 discovery schema.
+    """
+    validate_job(job)
+    ti: dict[str, Any] = job["trainingInput"]
+    problems = _untranslatable(job, executor_image_uri)
+    if problems:
+        field, rule = problems[0]
+        raise InvalidJobSpec(field, rule, problems)
+
+    job_spec = _custom_job_spec(ti, executor_image_uri)
+    kind = vertex_kind(job)
+    body: dict[str, Any] = {"displayName": job["jobId"], "labels": _labels(job)}
+    if kind == TUNING_JOBS:
+        hyper = ti["hyperparameters"]
+        body["studySpec"] = _study_spec(hyper)
+        body["maxTrialCount"] = as_int(hyper.get("maxTrials", 1))
+        body["parallelTrialCount"] = as_int(hyper.get("maxParallelTrials", 1))
+        if hyper.get("maxFailedTrials") is not None:
+            body["maxFailedTrialCount"] = as_int(hyper["maxFailedTrials"])
+        body["trialJobSpec"] = job_spec
+    else:
+        body["jobSpec"] = job_spec
+    kms = (ti.get("encryptionConfig") or {}).get("kmsKeyName")
+    if kms:
+        body["encryptionSpec"] = {"kmsKeyName": kms}
+
+    errors = validate_resource("aiplatform.v1", _SCHEMAS[kind], body, reject_read_only=True)
+    if errors:
+        found = [(f"(vertex {kind} body) {path}", rule) for path, _, rule in (e.partition(": ") for e in errors)]
+        raise InvalidJobSpec(found[0][0], found[0][1], found)
+    return body
+
+
+def _untranslatable(job: dict[str, Any], executor_image_uri: str | None) -> Problems:
+    """Every field that has no Vertex AI equivalent, as (field, why and what to do instead)."""
+    ti = job["trainingInput"]
+    problems: Problems = []
+    tier = ti.get("scaleTier") or "BASIC"
+    if tier == "BASIC_TPU":
+        problems.append(("trainingInput.scaleTier", "BASIC_TPU has no Vertex AI equivalent; use CUSTOM with "
+                         "Compute Engine machine types and GPUs, or run this job on the ai-platform backend"))
+    elif tier == "CUSTOM":
+        for field in ("masterType", *(role[0] for role in _ROLES)):
+            name = ti.get(field)
+            if name and machine_for(name) is None:
+                problems.append((f"trainingInput.{field}", f"{name!r} has no certain Vertex AI equivalent; use a "
+                                 "Compute Engine machine type such as 'n1-standard-8'"))
+    for config_field in ("masterConfig", *(role[2] for role in _ROLES)):
+        config = ti.get(config_field) or {}
+        accelerator = (config.get("acceleratorConfig") or {}).get("type")
+        if accelerator and accelerator not in ACCELERATOR_TYPES:
+            problems.append((f"trainingInput.{config_field}.acceleratorConfig.type",
+                             f"{accelerator} has no Vertex AI equivalent in this translation (TPUs attach "
+                             "differently on Vertex); use one of " + ", ".join(ACCELERATOR_TYPES)))
+        if config.get("tpuTfVersion"):
+            problems.append((f"trainingInput.{config_field}.tpuTfVersion", "TPU runtime versions have no Vertex "
+                             "AI equivalent; remove it"))
+    if ti.get("useChiefInTfConfig") is False:
+        problems.append(("trainingInput.useChiefInTfConfig", "Vertex AI always names the primary replica 'chief' "
+                         "in TF_CONFIG; remove the field or set it to true"))
+    priority = (ti.get("scheduling") or {}).get("priority")
+    if priority is not None:
+        problems.append(("trainingInput.scheduling.priority", "Vertex AI has no job priority; remove it"))
+    if (ti.get("hyperparameters") or {}).get("resumePreviousJobId"):
+        problems.append(("trainingInput.hyperparameters.resumePreviousJobId", "Vertex AI cannot resume a "
+                         "tuning job from a previous one; remove it to start a new study"))
+    if not _master_image(ti) and not executor_image_uri:
+        problems += _runtime_problems(ti)
+    labels = job.get("labels") or {}
+    if VERTEX_JOB_ID_LABEL in labels and labels[VERTEX_JOB_ID_LABEL] != vertex_label_value(job["jobId"]):
+        problems.append((f"labels.{VERTEX_JOB_ID_LABEL}", "is reserved: it carries the jobId on Vertex AI"))
+    if MAX_WAIT_LABEL in labels:
+        problems.append((f"labels.{MAX_WAIT_LABEL}", "is reserved: it carries scheduling.maxWaitTime on Vertex AI"))
+    reserved = {VERTEX_JOB_ID_LABEL, MAX_WAIT_LABEL}
+    room = MAX_LABELS - len(reserved)
+    if len(set(labels) - reserved) > room:
+        problems.append(("labels", f"at most {room} labels on Vertex AI: 2 of the {MAX_LABELS} carry the jobId "
+                         "and maxWaitTime"))
+    return problems
+
+
+def _runtime_problems(ti: dict[str, Any]) -> Problems:
+    runtime = ti.get("runtimeVersion")
+    known = ", ".join(RUNTIME_VERSIONS)
+    if not runtime:
+        return [("trainingInput.runtimeVersion", "required on Vertex AI to choose the prebuilt training "
+                 f"container ({known}); or pass executor_image_uri")]
+    if runtime not in RUNTIME_VERSIONS:
+        return [("trainingInput.runtimeVersion", f"{runtime!r} has no certain Vertex AI prebuilt training "
+                 f"container (known: {known}); pass executor_image_uri instead")]
+    python = ti.get("pythonVersion")
+    if python and python != RUNTIME_PYTHON_VERSION:
+        return [("trainingInput.pythonVersion", f"{python!r}: the prebuilt container for runtime {runtime} runs "
+                 f"Python {RUNTIME_PYTHON_VERSION}; pass executor_image_uri for another Python")]
+    return []
+
+
+def _master_image(ti: dict[str, Any]) -> str | None:
+    image = (ti.get("masterConfig") or {}).get("imageUri")
+    return image if isinstance(image, str) and image else None
+
+
+def _custom_job_spec(ti: dict[str, Any], executor_image_uri: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"workerPoolSpecs": _worker_pools(ti, executor_image_uri)}
+    scheduling = ti.get("scheduling") or {}
+    if scheduling.get("maxRunningTime"):
+        spec["scheduling"] = {"timeout": format_duration(scheduling["maxRunningTime"])}
+    for field in ("serviceAccount", "network"):
+        if ti.get(field):
+            spec[field] = ti[field]
+    if ti.get("jobDir"):
+        spec["baseOutputDirectory"] = {"outputUriPrefix": ti["jobDir"]}
+    if ti.get("enableWebAccess") is not None:
+        spec["enableWebAccess"] = bool(ti["enableWebAccess"])
+    return spec
+
+
+def _tier_roles(ti: dict[str, Any]) -> list[tuple[Machine, int, dict[str, Any]] | None]:
+    """(machine, replica count, ReplicaConfig) for the master, workers, parameter servers and evaluators."""
+    tier = ti.get("scaleTier") or "BASIC"
+    master_config = ti.get("masterConfig") or {}
+    if tier != "CUSTOM":
+        pools = SCALE_TIERS[tier]
+        roles: list[tuple[Machine, int, dict[str, Any]] | None] = [(pools.master, 1, master_config)]
+        roles.append((pools.worker, pools.worker_count, ti.get("workerConfig") or {}) if pools.worker else None)
+        roles.append(
+            (pools.parameter_server, pools.parameter_server_count, ti.get("parameterServerConfig") or {})
+            if pools.parameter_server
+            else None
+        )
+        roles.append(None)
+        return roles
+    master = machine_for(ti["masterType"])
+    assert master is not None  # _untranslatable rejected unknown names
+    roles = [(master, 1, master_config)]
+    for type_field, count_field, config_field in _ROLES:
+        count = as_int(ti.get(count_field)) or 0
+        machine = machine_for(ti[type_field]) if count > 0 and ti.get(type_field) else None
+        roles.append((machine, count, ti.get(config_field) or {}) if machine else None)
+    return roles
+
+
+def _worker_pools(ti: dict[str, Any], executor_image_uri: str | None) -> list[dict[str, Any]]:
+    """Pool 0 = master, 1 = workers, 2 = parameter servers, 3 = evaluators; absent pools in between are {}."""
+    job_dir_args = ["--job-dir", ti["jobDir"]] if ti.get("jobDir") else []
+    master_image = _master_image(ti)
+    pools: list[dict[str, Any]] = []
+    for index, role in enumerate(_tier_roles(ti)):
+        if role is None:
+            pools.append({})
+            continue
+        machine, count, config = role
+        machine_spec: dict[str, Any] = {"machineType": machine.machine_type}
+        accelerator = config.get("acceleratorConfig") or {}
+        if accelerator.get("type"):
+            machine_spec["acceleratorType"] = ACCELERATOR_TYPES[accelerator["type"]]
+            machine_spec["acceleratorCount"] = as_int(accelerator.get("count", 1))
+        elif machine.accelerator_type:
+            machine_spec["acceleratorType"] = machine.accelerator_type
+            machine_spec["acceleratorCount"] = machine.accelerator_count
+        pool: dict[str, Any] = {"machineSpec": machine_spec, "replicaCount": str(count)}
+        disk = config.get("diskConfig") or {}
+        if disk:
+            pool["diskSpec"] = {k: (as_int(v) if k == "bootDiskSizeGb" else v) for k, v in disk.items()}
+        image = config.get("imageUri") or master_image
+        env = [{"name": TRAINING_INPUT_ENV, "value": json.dumps(ti, sort_keys=True)}] if index == 0 else []
+        if image:
+            container: dict[str, Any] = {"imageUri": image}
+            if config.get("containerCommand"):
+                container["command"] = list(config["containerCommand"])
+            args = list(config["containerArgs"]) if config.get("containerArgs") else [*ti.get("args", []), *job_dir_args]
+            if args:
+                container["args"] = args
+            if env:
+                container["env"] = env
+            pool["containerSpec"] = container
+        else:
+            gpu = "acceleratorType" in machine_spec
+            package: dict[str, Any] = {
+                "executorImageUri": executor_image_uri
+                or executor_image(ti["runtimeVersion"], gpu=gpu, region=ti.get("region")),
+                "packageUris": list(ti["packageUris"]),
+                "pythonModule": ti["pythonModule"],
+            }
+            args = [*ti.get("args", []), *job_dir_args]
+            if args:
+                package["args"] = args
+            if env:
+                package["env"] = env
+            pool["pythonPackageSpec"] = package
+        pools.append(pool)
+    while pools and not pools[-1]:
+        pools.pop()
+    return pools
+
+
+def _labels(job: dict[str, Any]) -> dict[str, str]:
+    labels = dict(job.get("labels") or {})
+    labels[VERTEX_JOB_ID_LABEL] = vertex_label_value(job["jobId"])
+    max_wait = (job["trainingInput"].get("scheduling") or {}).get("maxWaitTime")
+    if max_wait:
+        labels[MAX_WAIT_LABEL] = f"{math.ceil(parse_duration(max_wait))}s"
+    return labels
+
+
+def _study_spec(hyper: dict[str, Any]) -> dict[str, Any]:
+    goal = hyper.get("goal") or "MAXIMIZE"
+    study: dict[str, Any] = {
+        "metrics": [
+            {
+                "metricId": hyper.get("hyperparameterMetricTag") or DEFAULT_METRIC_TAG,
+                "goal": "MAXIMIZE" if goal == "GOAL_TYPE_UNSPECIFIED" else goal,
+            }
+        ],
+        "parameters": [_parameter_spec(param) for param in hyper.get("params", [])],
+    }
+    if hyper.get("algorithm"):
+        study["algorithm"] = hyper["algorithm"]
+    if hyper.get("enableTrialEarlyStopping"):
+        # AI Platform stopped unpromising trials automatically; Vertex's median rule is the equivalent.
+        study["medianAutomatedStoppingSpec"] = {"useElapsedDuration": False}
+    return study
+
+
+def _parameter_spec(param: dict[str, Any]) -> dict[str, Any]:
+    kind = param["type"]
+    spec: dict[str, Any] = {"parameterId": param["parameterName"]}
+    if kind == "DOUBLE":
+        spec["doubleValueSpec"] = {"minValue": float(param["minValue"]), "maxValue": float(param["maxValue"])}
+    elif kind == "INTEGER":
+        spec["integerValueSpec"] = {
+            "minValue": str(int(float(param["minValue"]))),
+            "maxValue": str(int(float(param["maxValue"]))),
+        }
+    elif kind == "CATEGORICAL":
+        spec["categoricalValueSpec"] = {"values": list(param["categoricalValues"])}
+    else:
+        spec["discreteValueSpec"] = {"values": [float(v) for v in param["discreteValues"]]}
+    if param.get("scaleType") in _SCALE_TYPES and kind != "CATEGORICAL":
+        spec["scaleType"] = param["scaleType"]
+    return spec
+
+
+# -- Vertex -> neutral job view --------------------------------------------------------------------------
+
+
+def from_vertex_job(resource: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The neutral job view (ml v1 Job shape) of a Vertex CustomJob or HyperparameterTuningJob resource.
+
+    ``kind`` is "customJobs" or "hyperparameterTuningJobs". Adds ``vertexName`` (the resource name) and
+    ``vertexState`` (the original JobState) to the ml v1 fields.
+    """
+    if kind not in _SCHEMAS:
+        raise ValueError(f"kind must be {CUSTOM_JOBS!r} or {TUNING_JOBS!r}, got {kind!r}")
+    labels = dict(resource.get("labels") or {})
+    label_id = labels.pop(VERTEX_JOB_ID_LABEL, None)
+    max_wait = labels.pop(MAX_WAIT_LABEL, None)
+    name = resource.get("name") or ""
+    state = resource.get("state") or "JOB_STATE_UNSPECIFIED"
+    view: dict[str, Any] = {
+        "jobId": _job_id(resource.get("displayName"), label_id, name),
+        "state": vertex_state(state),
+        "vertexState": state,
+        "vertexName": name,
+        "labels": labels,
+    }
+    for field in ("createTime", "startTime", "endTime"):
+        if resource.get(field):
+            view[field] = resource[field]
+    message = (resource.get("error") or {}).get("message")
+    if message:
+        view["errorMessage"] = message
+    elif view["state"] == "FAILED":
+        view["errorMessage"] = f"the Vertex AI job ended in {state}"
+
+    tuning = kind == TUNING_JOBS
+    spec = resource.get("trialJobSpec" if tuning else "jobSpec") or {}
+    training_input = _embedded_training_input(spec)
+    if training_input is None:
+        training_input = _training_input(spec, resource, name, max_wait)
+    view["trainingInput"] = training_input
+    if tuning:
+        hyper = training_input.get("hyperparameters") or {}
+        view["trainingOutput"] = _tuning_output(resource, hyper.get("hyperparameterMetricTag") or DEFAULT_METRIC_TAG)
+    return view
+
+
+def _job_id(display_name: Any, label_id: Any, name: str) -> str:
+    """The user's jobId: the displayName when it is one (the label is lowercased and cut to 63 chars)."""
+    if isinstance(display_name, str) and JOB_ID_RE.match(display_name):
+        if label_id is None or vertex_label_value(display_name) == label_id:
+            return display_name
+    if isinstance(label_id, str) and label_id:
+        return label_id
+    if isinstance(display_name, str) and display_name:
+        return display_name
+    return name.rsplit("/", 1)[-1]
+
+
+def _embedded_training_input(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The trainingInput ``to_vertex_job`` stored in pool 0's environment, if present and readable."""
+    pools = spec.get("workerPoolSpecs") or []
+    first = pools[0] if pools else {}
+    code = first.get("pythonPackageSpec") or first.get("containerSpec") or {}
+    for var in code.get("env") or []:
+        if var.get("name") == TRAINING_INPUT_ENV:
+            try:
+                value = json.loads(var.get("value") or "")
+            except ValueError:
+                return None
+            return value if isinstance(value, dict) else None
+    return None
+
+
+def _training_input(spec: dict[str, Any], resource: dict[str, Any], name: str, max_wait: Any) -> dict[str, Any]:
+    """The ml v1 trainingInput reconstructed from a Vertex job spec (for jobs not created by this provider)."""
+    ti: dict[str, Any] = {}
+    parts = name.split("/")
+    if len(parts) > 3 and parts[2] == "locations":
+        ti["region"] = parts[3]
+    job_dir = (spec.get("baseOutputDirectory") or {}).get("outputUriPrefix")
+    if job_dir:
+        ti["jobDir"] = job_dir
+    pools = list(spec.get("workerPoolSpecs") or [])
+    if pools:
+        ti["scaleTier"] = "CUSTOM"
+    for index, pool in enumerate(pools[:4]):
+        if not pool:
+            continue
+        machine = pool.get("machineSpec") or {}
+        config: dict[str, Any] = {}
+        if machine.get("acceleratorType"):
+            config["acceleratorConfig"] = {
+                "type": machine["acceleratorType"],
+                "count": str(machine.get("acceleratorCount", 1)),
+            }
+        if pool.get("diskSpec"):
+            config["diskConfig"] = dict(pool["diskSpec"])
+        container = pool.get("containerSpec") or {}
+        if container.get("imageUri"):
+            config["imageUri"] = container["imageUri"]
+            if container.get("command"):
+                config["containerCommand"] = list(container["command"])
+        if index == 0:
+            ti["masterType"] = machine.get("machineType")
+            package = pool.get("pythonPackageSpec") or {}
+            if package:
+                ti["packageUris"] = list(package.get("packageUris") or [])
+                ti["pythonModule"] = package.get("pythonModule")
+            args = _without_job_dir(list(package.get("args") or container.get("args") or []), job_dir)
+            if args:
+                ti["args"] = args
+            if config:
+                ti["masterConfig"] = config
+        else:
+            type_field, count_field, config_field = _ROLES[index - 1]
+            ti[type_field] = machine.get("machineType")
+            ti[count_field] = str(pool.get("replicaCount", "1"))
+            if config:
+                ti[config_field] = config
+    scheduling: dict[str, Any] = {}
+    timeout = (spec.get("scheduling") or {}).get("timeout")
+    if timeout:
+        scheduling["maxRunningTime"] = format_duration(timeout)
+    if max_wait:
+        scheduling["maxWaitTime"] = format_duration(max_wait)
+    if scheduling:
+        ti["scheduling"] = scheduling
+    for field in ("serviceAccount", "network", "enableWebAccess"):
+        if spec.get(field) is not None:
+            ti[field] = spec[field]
+    kms = (resource.get("encryptionSpec") or {}).get("kmsKeyName")
+    if kms:
+        ti["encryptionConfig"] = {"kmsKeyName": kms}
+    if resource.get("studySpec"):
+        ti["hyperparameters"] = _hyperparameters(resource)
+    return ti
+
+
+def _without_job_dir(args: list[str], job_dir: str | None) -> list[str]:
+    if job_dir and args[-2:] == ["--job-dir", job_dir]:
+        return args[:-2]
+    return args
+
+
+def _hyperparameters(resource: dict[str, Any]) -> dict[str, Any]:
+    study = resource.get("studySpec") or {}
+    metric = (study.get("metrics") or [{}])[0]
+    hyper: dict[str, Any] = {
+        "goal": metric.get("goal") or "MAXIMIZE",
+        "hyperparameterMetricTag": metric.get("metricId") or DEFAULT_METRIC_TAG,
+        "maxTrials": resource.get("maxTrialCount", 1),
+        "maxParallelTrials": resource.get("parallelTrialCount", 1),
+        "params": [_param(spec) for spec in study.get("parameters") or []],
+    }
+    if resource.get("maxFailedTrialCount") is not None:
+        hyper["maxFailedTrials"] = resource["maxFailedTrialCount"]
+    if study.get("algorithm"):
+        hyper["algorithm"] = study["algorithm"]
+    if any(study.get(k) for k in ("medianAutomatedStoppingSpec", "decayCurveStoppingSpec", "convexAutomatedStoppingSpec")):
+        hyper["enableTrialEarlyStopping"] = True
+    return hyper
+
+
+def _param(spec: dict[str, Any]) -> dict[str, Any]:
+    param: dict[str, Any] = {"parameterName": spec.get("parameterId")}
+    if "doubleValueSpec" in spec:
+        values = spec["doubleValueSpec"]
+        param.update(type="DOUBLE", minValue=values.get("minValue"), maxValue=values.get("maxValue"))
+    elif "integerValueSpec" in spec:
+        values = spec["integerValueSpec"]
+        param.update(type="INTEGER", minValue=as_int(values.get("minValue")), maxValue=as_int(values.get("maxValue")))
+    elif "categoricalValueSpec" in spec:
+        param.update(type="CATEGORICAL", categoricalValues=list(spec["categoricalValueSpec"].get("values") or []))
+    elif "discreteValueSpec" in spec:
+        param.update(type="DISCRETE", discreteValues=list(spec["discreteValueSpec"].get("values") or []))
+    if spec.get("scaleType") in _SCALE_TYPES:
+        param["scaleType"] = spec["scaleType"]
+    return param
+
+
+def _tuning_output(resource: dict[str, Any], metric_tag: str) -> dict[str, Any]:
+    integer_params = {
+        p.get("parameterId")
+        for p in (resource.get("studySpec") or {}).get("parameters") or []
+        if "integerValueSpec" in p
+    }
+    trials = [_trial(trial, metric_tag, integer_params) for trial in resource.get("trials") or []]
+    return {
+        "isHyperparameterTuningJob": True,
+        "completedTrialCount": str(sum(1 for t in trials if t["state"] == "SUCCEEDED")),
+        "hyperparameterMetricTag": metric_tag,
+        "trials": trials,
+    }
+
+
+def _trial(trial: dict[str, Any], metric_tag: str, integer_params: set[Any]) -> dict[str, Any]:
+    state = trial.get("state") or "STATE_UNSPECIFIED"
+    out: dict[str, Any] = {
+        "trialId": str(trial.get("id", "")),
+        "state": _TRIAL_STATES.get(state, "STATE_UNSPECIFIED"),
+        "hyperparameters": {
+            str(p.get("parameterId")): _parameter_value(p.get("value"), p.get("parameterId") in integer_params)
+            for p in trial.get("parameters") or []
+        },
+    }
+    if state == "STOPPING":
+        out["isTrialStoppedEarly"] = True
+    for field in ("startTime", "endTime"):
+        if trial.get(field):
+            out[field] = trial[field]
+    measurement = trial.get("finalMeasurement") or {}
+    metrics = measurement.get("metrics") or []
+    chosen = next((m for m in metrics if m.get("metricId") == metric_tag), metrics[0] if metrics else None)
+    if chosen is not None and chosen.get("value") is not None:
+        out["finalMetric"] = {
+            "trainingStep": str(measurement.get("stepCount", "0")),
+            "objectiveValue": chosen["value"],
+        }
+    return out
+
+
+def _parameter_value(value: Any, integer: bool) -> str:
+    """A trial parameter as ml v1 shows it: a string ("32", "0.01", "adam")."""
+    if integer and isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, bool) else str(value)
