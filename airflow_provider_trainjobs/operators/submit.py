@@ -148,12 +148,27 @@ class SubmitTrainingJobOperator(BaseOperator):
                     return str(candidate)
         return config if config is None or isinstance(config, dict) else str(config)
 
+    def _config_job(self) -> dict[str, Any]:
+        """The Job resource ``config`` holds (empty without one); raises InvalidJobSpec for a bad file."""
+        from airflow_provider_trainjobs.spec import load_config
+
+        source = self._config_source()
+        return load_config(source) if source is not None else {}
+
+    def _region(self, config_job: dict[str, Any]) -> str | None:
+        """``region``, else the config's, else the connection's ``region`` extra (gcloud's compute/region)."""
+        if self.region or (config_job.get("trainingInput") or {}).get("region"):
+            return self.region
+        return self.hook.settings.region
+
     def _build_body(self, job_id: str, package_uris: Sequence[str] | None,
                     labels: dict[str, str] | None) -> dict[str, Any]:
         """The Job body gcloud would send; raises InvalidJobSpec naming the field. Subclasses refine it."""
         from airflow_provider_trainjobs.spec import build_training_job
 
         arguments: dict[str, Any] = {name: getattr(self, name) for name in _JOB_ARGUMENTS}
+        config_job = self._config_job()
+        arguments["region"] = self._region(config_job)
         if package_uris is not None:
             arguments["package_uris"] = tuple(package_uris)
         if isinstance(self.user_args, str):
@@ -163,7 +178,7 @@ class SubmitTrainingJobOperator(BaseOperator):
                                               f"{self.user_args!r}")
         if self.user_args is not None:
             arguments["user_args"] = tuple(str(a) for a in self.user_args)
-        return build_training_job(job_id, labels=labels, config=self._config_source(), **arguments)
+        return build_training_job(job_id, labels=labels, config=config_job or None, **arguments)
 
     def _package_list(self) -> list[str]:
         if self.packages is None:
@@ -172,7 +187,7 @@ class SubmitTrainingJobOperator(BaseOperator):
             return [p.strip() for p in self.packages.split(",") if p.strip()]
         return [str(p) for p in self.packages]
 
-    def _provisional_uris(self, job_id: str) -> list[str] | None:
+    def _provisional_uris(self) -> list[str] | None:
         """Stand-in packageUris for validating the body before anything is built or uploaded."""
         from airflow_provider_trainjobs.hooks.staging import staging_prefix
 
@@ -184,17 +199,19 @@ class SubmitTrainingJobOperator(BaseOperator):
             return None
         uris = [e for e in entries if "://" in e]
         if local:
-            bucket, prefix = staging_prefix(job_id=job_id, staging_bucket=self.staging_bucket, job_dir=self.job_dir)
-            uris += [f"gs://{bucket}/{'/'.join(p for p in (prefix, 'pending', Path(n).name) if p)}" for n in local]
+            # A stand-in id: the real one is validated by build_training_job with its own message.
+            bucket, prefix = staging_prefix(job_id="pending", staging_bucket=self.staging_bucket,
+                                            job_dir=self.job_dir)
+            uris += [f"gs://{bucket}/{'/'.join(p for p in (prefix, Path(n).name) if p)}" for n in local]
         return uris
 
     def prepare_job(self, context: Context) -> dict[str, Any]:
         """Validate, package and stage; returns the Job body ready to submit (no job is created here)."""
-        job_id = self.job_id or self._default_job_id(context)
+        job_id = self.job_id or self._config_job().get("jobId") or self._default_job_id(context)
         # 1. validate everything (with stand-in package URIs) before a byte is built or uploaded
-        body = self._build_body(job_id, self._provisional_uris(job_id), self.labels)
+        body = self._build_body(job_id, self._provisional_uris(), self.labels)
         labels = {**run_labels(self.dag_id, self.task_id, str(context["run_id"])), **(body.get("labels") or {})}
-        body = self._build_body(job_id, self._provisional_uris(job_id), labels)
+        body = self._build_body(job_id, self._provisional_uris(), labels)
         # 2. package and stage
         packages = self._package_list()
         if not packages and not self.package_path:
