@@ -1,0 +1,1 @@
+"""Example trainer application for airflow-provider-trainjobs (a numpy MLP that really learns)."""
