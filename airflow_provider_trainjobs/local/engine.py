@@ -46,11 +46,10 @@ class Aborted(ValueError):
 
 
 def parse_duration(value: Any, default: float | None = None) -> float | None:
-    """``"3600s"`` → 3600.0; None/empty → ``default``."""
-    if value in (None, ""):
-        return default
-    text = str(value).strip()
-    return float(text[:-1] if text.endswith("s") else text)
+    """A Job duration (``"3600s"``) in seconds; None/empty gives ``default``."""
+    from airflow_provider_trainjobs.spec import parse_duration as parse
+
+    return default if value in (None, "") else parse(value)
 
 
 def labels_etag(labels: dict[str, str] | None) -> str:

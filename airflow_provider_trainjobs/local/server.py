@@ -24,7 +24,7 @@ from airflow_provider_trainjobs.local.engine import (
 )
 from airflow_provider_trainjobs.local.faults import Faults
 from airflow_provider_trainjobs.local.filters import FilterError, parse_job_filter, parse_log_filter
-from airflow_provider_trainjobs.local.store import parse_rfc3339, rfc3339
+from airflow_provider_trainjobs.local.store import parse_rfc3339_us, rfc3339_us
 from airflow_provider_trainjobs.local.validation import InvalidRequest, validate_job_request
 
 _JOBS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/jobs$")
@@ -64,8 +64,8 @@ def _entry(project: str, job_id: str, row: dict[str, Any]) -> dict[str, Any]:
     return {
         "insertId": str(row["id"]),
         "logName": f"projects/{project}/logs/{row['task_name']}",
-        "timestamp": rfc3339(row["ts"]),
-        "receiveTimestamp": rfc3339(row["ts"]),
+        "timestamp": rfc3339_us(row["ts"]),
+        "receiveTimestamp": rfc3339_us(row["ts"]),
         "severity": row["severity"],
         "labels": labels,
         "resource": {"type": "ml_job", "labels": {"job_id": job_id, "project_id": project,
@@ -235,7 +235,7 @@ class Handler(BaseHTTPRequestHandler):
         except FilterError as err:
             raise ApiError(400, str(err)) from None
         job_id = None
-        after: float | None = None
+        after: int | None = None
         inclusive = False
         wanted: dict[str, str] = {}
         for field, op, value in terms:
@@ -248,7 +248,7 @@ class Handler(BaseHTTPRequestHandler):
                 projects = [value]
             elif field == "timestamp" and op in (">", ">="):
                 try:
-                    after = parse_rfc3339(value)
+                    after = parse_rfc3339_us(value)
                 except ValueError:
                     raise ApiError(400, f"filter: timestamp {value!r} is not RFC 3339") from None
                 inclusive = op == ">="

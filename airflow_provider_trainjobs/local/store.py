@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS logs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     project TEXT NOT NULL,
     job_id TEXT NOT NULL,
-    ts REAL NOT NULL,
+    ts INTEGER NOT NULL,
     severity TEXT NOT NULL,
     task_name TEXT NOT NULL,
     trial_id TEXT,
@@ -47,6 +47,25 @@ CREATE INDEX IF NOT EXISTS logs_job ON logs (project, job_id, ts);
 def rfc3339(ts: float) -> str:
     """A UNIX time as the RFC 3339 UTC string Google APIs use (microseconds, ``Z``)."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def rfc3339_us(micros: int) -> str:
+    """Microseconds since the epoch as an exact RFC 3339 string (log timestamps round-trip through filters)."""
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ"
+    )
+
+
+def parse_rfc3339_us(text: str) -> int:
+    """An RFC 3339 timestamp as integer microseconds since the epoch (exact, no float rounding)."""
+    head, dot, rest = text.strip().partition(".")
+    digits = ""
+    if dot:
+        while rest and rest[0].isdigit():
+            digits, rest = digits + rest[0], rest[1:]
+    whole = round(parse_rfc3339(head + rest))
+    fraction = int((digits + "000000")[:6])
+    return whole * 1_000_000 + fraction
 
 
 def parse_rfc3339(text: str) -> float:
@@ -73,7 +92,7 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self._last_log_ts = 0.0
+        self._last_log_us = 0
 
     def close(self) -> None:
         with self._lock:
@@ -156,8 +175,8 @@ class Store:
         with self._lock:
             values = []
             for severity, task, trial, message in rows:
-                ts = max(time.time(), self._last_log_ts + 1e-6)
-                self._last_log_ts = ts
+                ts = max(time.time_ns() // 1000, self._last_log_us + 1)
+                self._last_log_us = ts
                 values.append((project, job_id, ts, severity, task, trial, message))
             self._db.executemany(
                 "INSERT INTO logs (project, job_id, ts, severity, task_name, trial_id, message)"
@@ -170,13 +189,13 @@ class Store:
         project: str,
         job_id: str,
         *,
-        after: float | None = None,
+        after: int | None = None,
         after_inclusive: bool = False,
         start_id: int = 0,
         limit: int = 1000,
         descending: bool = False,
     ) -> list[dict[str, Any]]:
-        """Log rows of one job ordered by time; ``start_id`` is the paging offset (row count skipped)."""
+        """Log rows of one job ordered by time (``ts`` and ``after`` in microseconds); ``start_id`` is the paging offset."""
         sql = "SELECT id, ts, severity, task_name, trial_id, message FROM logs WHERE project = ? AND job_id = ?"
         args: list[Any] = [project, job_id]
         if after is not None:

@@ -6,7 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from local_service_helpers import make_job, ml_client, storage_client, unique, upload, wait_for
+from local_service_helpers import (
+    logging_client,
+    make_job,
+    ml_client,
+    storage_client,
+    unique,
+    upload,
+    wait_for,
+)
 
 PROJECT = "local-project"
 
@@ -29,3 +37,77 @@ def test_trainer_succeeds_and_writes_model_to_job_dir(local_service: Any, toolbo
     blob = storage_client(local_service.storage_endpoint).bucket("trainjobs-tests").blob(f"jobs/{job_id}/model/model.json")
     model = json.loads(blob.download_as_text())
     assert model == {"job": job_id, "project": PROJECT, "unknown": ["--extra=1"]}
+
+
+def test_failing_trainer_reports_exit_code_and_stderr_tail(local_service: Any, toolbox_sdist: Path) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    job_id = unique("fail")
+    ml.projects().jobs().create(
+        parent=f"projects/{PROJECT}", body=make_job(job_id, uri, ["--mode", "fail", "--exit-code", "3"])
+    ).execute()
+
+    job = wait_for(ml, PROJECT, job_id)
+
+    assert job["state"] == "FAILED"
+    assert "non-zero status of 3" in job["errorMessage"]
+    assert "ValueError: boom: bad training data" in job["errorMessage"]
+
+
+def test_logs_reach_cloud_logging_entries_list(local_service: Any, toolbox_sdist: Path) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    logging = logging_client(local_service.api_endpoint)
+    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    job_id = unique("logs")
+    ml.projects().jobs().create(
+        parent=f"projects/{PROJECT}",
+        body=make_job(job_id, uri, ["--mode", "succeed"], jobDir=f"gs://trainjobs-tests/jobs/{job_id}"),
+    ).execute()
+    wait_for(ml, PROJECT, job_id)
+    base = f'resource.type="ml_job" AND resource.labels.job_id="{job_id}"'
+
+    entries: list[dict[str, Any]] = []
+    token = None
+    while True:
+        body: dict[str, Any] = {"resourceNames": [f"projects/{PROJECT}"], "filter": base,
+                                "orderBy": "timestamp asc", "pageSize": 3}
+        if token:
+            body["pageToken"] = token
+        page = logging.entries().list(body=body).execute()
+        entries += page.get("entries", [])
+        token = page.get("nextPageToken")
+        if not token:
+            break
+
+    by_message = {e["jsonPayload"]["message"]: e for e in entries}
+    assert by_message["training started"]["severity"] == "INFO"
+    assert by_message["training started"]["labels"]["task_name"] == "master-replica-0"
+    assert by_message["WARNING: a warning on stderr"]["severity"] == "WARNING"
+    assert by_message["Job completed successfully."]["labels"]["task_name"] == "service"
+    assert entries[0]["resource"] == {"type": "ml_job", "labels": {"job_id": job_id, "project_id": PROJECT,
+                                                                   "task_name": "service"}}
+    stamps = [e["timestamp"] for e in entries]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert len({e["insertId"] for e in entries}) == len(entries)
+
+    cut = by_message["training started"]["timestamp"]
+    later = logging.entries().list(body={"resourceNames": [f"projects/{PROJECT}"],
+                                         "filter": f'{base} AND timestamp>"{cut}"'}).execute()["entries"]
+    assert [e["timestamp"] for e in later] == [s for s in stamps if s > cut]
+
+
+def test_second_job_with_same_package_skips_install(local_service: Any, toolbox_sdist: Path) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    logging = logging_client(local_service.api_endpoint)
+    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    ids = [unique("cache_a"), unique("cache_b")]
+    for job_id in ids:
+        ml.projects().jobs().create(
+            parent=f"projects/{PROJECT}",
+            body=make_job(job_id, uri, ["--mode", "succeed"], jobDir=f"gs://trainjobs-tests/jobs/{job_id}"),
+        ).execute()
+        assert wait_for(ml, PROJECT, job_id)["state"] == "SUCCEEDED"
+    second = logging.entries().list(body={
+        "resourceNames": [f"projects/{PROJECT}"],
+        "filter": f'resource.type="ml_job" AND resource.labels.job_id="{ids[1]}"'}).execute()["entries"]
+    assert any("already installed; reusing it" in e["jsonPayload"]["message"] for e in second)
