@@ -211,8 +211,11 @@ def _log_line(entry: dict[str, Any]) -> str:
         json_payload = entry.get("jsonPayload") or {}
         payload = json_payload.get("message", json.dumps(json_payload)) if json_payload else entry.get("message", "")
     severity = str(entry.get("severity", "DEFAULT"))
-    task = (entry.get("labels") or {}).get("ml.googleapis.com/task_name", "")
-    prefix = " ".join(p for p in (str(entry.get("timestamp", "")), severity, str(task)) if p)
+    labels = {**((entry.get("resource") or {}).get("labels") or {}), **(entry.get("labels") or {})}
+    task = labels.get("ml.googleapis.com/task_name") or labels.get("task_name") or ""
+    trial = labels.get("ml.googleapis.com/trial_id") or labels.get("trial_id")
+    where = f"{task} trial {trial}" if trial else str(task)
+    prefix = " ".join(p for p in (str(entry.get("timestamp", "")), severity, where) if p)
     return f'<span class="sev-{escape(severity)}">{escape(prefix)}  {escape(str(payload).rstrip())}</span>'
 
 

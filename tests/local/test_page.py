@@ -65,7 +65,8 @@ LOGS = [
     {"timestamp": f"2026-01-02T03:04:{i:02d}Z", "severity": "INFO", "textPayload": f"epoch {i} done",
      "labels": {"ml.googleapis.com/task_name": "master-replica-0"}}
     for i in range(60)
-] + [{"timestamp": "2026-01-02T03:05:00Z", "severity": "ERROR", "jsonPayload": {"message": EVIL}}]
+] + [{"timestamp": "2026-01-02T03:05:00Z", "severity": "ERROR", "jsonPayload": {"message": EVIL},
+       "labels": {"task_name": "master-replica-0", "trial_id": "7"}}]
 
 
 def test_best_trial_is_goal_aware() -> None:
@@ -86,6 +87,7 @@ def test_page_escapes_everything_and_shows_the_essentials() -> None:
     assert 'http-equiv="refresh"' not in page  # terminal job: no refresh
     assert "1m 30s" in page  # 03:04:02 -> 03:05:32
     assert "epoch 59 done" in page and "epoch 10 done" not in page  # the last 50 lines only
+    assert "ERROR master-replica-0 trial 7  &lt;script&gt;" in page
     assert page.count('class="trial-point') == 6  # trial 7 has no objective
     assert "best: trial 3 = 0.93" in page
 
