@@ -131,7 +131,9 @@ class _Validator:
         if value is None:  # JSON null means "unset" to Google's parsers
             return
         kind = schema.get("type")
-        if kind == "any" or kind is None and "properties" not in schema:
+        if kind == "any" or (
+            kind is None and "properties" not in schema and "additionalProperties" not in schema
+        ):
             return
         if "enum" in schema:
             self.check_enum(value, schema, path)
@@ -146,7 +148,7 @@ class _Validator:
                 self.fail(path, f"expected a boolean (true/false), got {_type_name(value)} {_show(value)}")
         elif kind == "array":
             self.check_array(value, schema, path)
-        elif kind == "object" or "properties" in schema:
+        elif kind == "object" or "properties" in schema or "additionalProperties" in schema:
             self.check_object(value, schema, path)
 
     def check_enum(self, value: Any, schema: dict[str, Any], path: str) -> None:
