@@ -34,7 +34,7 @@ def raise_for_event(event: dict[str, Any] | None) -> dict[str, Any]:
     if status == "success" and job:
         return dict(job)
     message = str(event.get("message") or job.get("errorMessage") or f"training job ended: {event!r}")
-    limit = event.get("deadline") or event.get("limit")
+    limit = event.get("limit") or next((name for name in ("maxWaitTime", "maxRunningTime") if name in message), None)
     if status == "deadline" or limit:
         raise TrainingJobDeadlineExceeded(message, job=job or None, limit=str(limit or "deadline"))
     raise TrainingJobFailed(message, job=job or None)

@@ -103,7 +103,7 @@ class TrainingJobSensor(BaseSensorOperator):
             trigger=TrainingJobTrigger(
                 job_id=self.job_id, gcp_conn_id=self.gcp_conn_id, project_id=self.project_id,
                 backend=self.backend, region=self.region, poll_interval=self.poke_interval,
-                grace=self.deadline_grace, cancel_on_kill=False,
+                grace=self.deadline_grace, cancel_on_deadline=self.cancel_on_deadline, cancel_on_kill=False,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),

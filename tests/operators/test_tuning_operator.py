@@ -1,0 +1,95 @@
+"""HyperparameterTuningJobOperator against the real local service: best trial to XCom, progress, templating."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG
+from google.cloud import storage
+from job_helpers import TINY_TRAINER, make_context, render_and_execute
+
+from airflow_provider_trainjobs.operators import HyperparameterTuningJobOperator, SubmitTrainingJobOperator
+from airflow_provider_trainjobs.spec import InvalidJobSpec
+
+pytestmark = pytest.mark.timeout(120)
+
+GRID = {
+    "goal": "MAXIMIZE",
+    "hyperparameterMetricTag": "accuracy",
+    "algorithm": "GRID_SEARCH",
+    "maxTrials": 3,
+    "maxParallelTrials": 2,
+    "params": [{"parameterName": "x", "type": "DISCRETE", "discreteValues": [0.1, 0.3, 0.5]}],
+}
+
+
+def test_tuning_pushes_the_best_trial_and_logs_progress(
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_conn: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bucket = new_bucket()
+    with DAG(unique_dag_id, schedule=None):
+        tune = HyperparameterTuningJobOperator(
+            task_id="tune", package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+            staging_bucket=f"gs://{bucket.name}", hyperparameters=GRID, poll_interval=0.2,
+        )
+        final = SubmitTrainingJobOperator(
+            task_id="final", module_name="tiny_trainer.task",
+            user_args=["--x={{ ti.xcom_pull(task_ids='tune', key='best_trial')['hyperparameters']['x'] }}"],
+        )
+    store: dict[tuple[str, str], Any] = {}
+    context = make_context(tune, store=store)
+    job = render_and_execute(tune, context)
+
+    assert job["state"] == "SUCCEEDED"
+    trials = job["trainingOutput"]["trials"]
+    assert sorted(float(t["hyperparameters"]["x"]) for t in trials) == [0.1, 0.3, 0.5]
+    best = context["ti"].pushed["best_trial"]
+    assert set(best) == {"trialId", "hyperparameters", "finalMetric"}
+    assert float(best["hyperparameters"]["x"]) == 0.3
+    assert float(best["finalMetric"]["objectiveValue"]) == pytest.approx(1.0)
+    task_log = capsys.readouterr().out
+    assert f"3/3 trials done, best accuracy=1 (trial {best['trialId']})" in task_log
+
+    # a downstream task templates the best value into its user_args
+    final.render_template_fields(make_context(final, store=store))
+    assert final.user_args == [f"--x={best['hyperparameters']['x']}"]
+
+
+def test_a_tuning_job_needs_hyperparameters(unique_dag_id: str, local_conn: Any) -> None:
+    with DAG(unique_dag_id, schedule=None):
+        tune = HyperparameterTuningJobOperator(task_id="tune", module_name="tiny_trainer.task",
+                                               packages=["gs://some-bucket/tiny_trainer-0.0.0.tar.gz"])
+    with pytest.raises(InvalidJobSpec, match="trainingInput.hyperparameters"):
+        render_and_execute(tune, make_context(tune))
+
+
+def test_resume_previous_job_id_is_added_to_the_spec_from_config(
+    unique_dag_id: str, local_conn: Any, tmp_path: Any
+) -> None:
+    config = tmp_path / "hptuning_config.yaml"
+    config.write_text(
+        "trainingInput:\n"
+        "  hyperparameters:\n"
+        "    hyperparameterMetricTag: accuracy\n"
+        "    maxTrials: 4\n"
+        "    params:\n"
+        "      - parameterName: x\n"
+        "        type: DOUBLE\n"
+        "        minValue: 0.0\n"
+        "        maxValue: 1.0\n"
+    )
+    with DAG(unique_dag_id, schedule=None):
+        tune = HyperparameterTuningJobOperator(
+            task_id="tune", module_name="tiny_trainer.task", config=str(config),
+            packages=["gs://some-bucket/tiny_trainer-0.0.0.tar.gz"],
+            resume_previous_job_id="{{ params.previous }}", params={"previous": "earlier_tuning_job"},
+        )
+    context = make_context(tune)
+    tune.render_template_fields(context)
+    body = tune.prepare_job(context)  # validation + staging only; gs:// packages pass through, nothing submitted
+    spec = body["trainingInput"]["hyperparameters"]
+    assert spec["resumePreviousJobId"] == "earlier_tuning_job"
+    assert spec["maxTrials"] == 4 and spec["params"][0]["parameterName"] == "x"
