@@ -1,0 +1,131 @@
+"""TrainingJobTrigger: waits for a training job in the triggerer, for deferrable operators and sensors.
+
+A thin shell around ``TrainingJobHook.async_wait_for_job``, the same loop (hooks/wait_loop.py) the
+sync path runs: same deadlines, same state/log messages, same tolerance of transient errors.
+It fires exactly one event: ``{"status": "success"|"error"|"deadline", "job_id", "job", "message",
+"log_cursor"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
+
+if TYPE_CHECKING:
+    from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+
+CANCEL_TIMEOUT = 60.0
+
+
+class TrainingJobTrigger(BaseTrigger):
+    """Poll ``job_id`` until it is terminal or past a deadline; cancel it on a user kill if asked.
+
+    :param log_cursor: where the trainer-log tailing stopped before deferring
+        (``LogCursor.to_dict()``), so no line is printed twice; the event carries the new one.
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        gcp_conn_id: str = DEFAULT_CONN_ID,
+        project_id: str | None = None,
+        backend: str | None = None,
+        region: str | None = None,
+        poll_interval: float = 10.0,
+        grace: float = 60.0,
+        cancel_on_deadline: bool = True,
+        cancel_on_kill: bool = True,
+        stream_logs: bool = True,
+        log_cursor: dict[str, Any] | None = None,
+        max_retries: int = 5,
+        retry_delay: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.gcp_conn_id = gcp_conn_id
+        self.project_id = project_id
+        self.backend = backend
+        self.region = region
+        self.poll_interval = poll_interval
+        self.grace = grace
+        self.cancel_on_deadline = cancel_on_deadline
+        self.cancel_on_kill = cancel_on_kill
+        self.stream_logs = stream_logs
+        self.log_cursor = log_cursor
+        self.max_retries = max_retries
+        self.retry_delay = retry_delay
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and the kwargs that rebuild this trigger."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_id": self.job_id,
+                "gcp_conn_id": self.gcp_conn_id,
+                "project_id": self.project_id,
+                "backend": self.backend,
+                "region": self.region,
+                "poll_interval": self.poll_interval,
+                "grace": self.grace,
+                "cancel_on_deadline": self.cancel_on_deadline,
+                "cancel_on_kill": self.cancel_on_kill,
+                "stream_logs": self.stream_logs,
+                "log_cursor": self.log_cursor,
+                "max_retries": self.max_retries,
+                "retry_delay": self.retry_delay,
+            },
+        )
+
+    def hook(self) -> TrainingJobHook:
+        """A hook for this trigger's connection (built per use: hooks hold no cross-await state)."""
+        from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+
+        return TrainingJobHook(
+            self.gcp_conn_id,
+            project_id=self.project_id,
+            backend=self.backend,
+            region=self.region,
+            max_retries=self.max_retries,
+            retry_delay=self.retry_delay,
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait through the hook's async loop and yield exactly one event with the outcome."""
+        from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
+        from airflow_provider_trainjobs.hooks.logs import LogCursor
+        from airflow_provider_trainjobs.hooks.wait_loop import WaitState
+
+        state = WaitState(cursor=LogCursor.from_dict(self.log_cursor), stream_logs=self.stream_logs)
+        event: dict[str, Any] = {"job_id": self.job_id}
+        try:
+            job = await self.hook().async_wait_for_job(
+                self.job_id,
+                poll_interval=self.poll_interval,
+                grace=self.grace,
+                cancel_on_deadline=self.cancel_on_deadline,
+                wait_state=state,
+                log=self.log,
+            )
+            event.update(status="success", job=job, message=f"job {self.job_id} SUCCEEDED")
+        except TrainingJobDeadlineExceeded as err:
+            event.update(status="deadline", job=err.job, message=err.message)
+        except TrainingJobFailed as err:
+            event.update(status="error", job=err.job, message=err.message)
+        except Exception as err:  # noqa: BLE001 - any failure becomes the one error event
+            self.log.exception("Waiting for job %s failed", self.job_id)
+            event.update(status="error", job=state.job or {}, message=f"waiting for job {self.job_id} failed: {err}")
+        event["log_cursor"] = state.cursor.to_dict()
+        yield TriggerEvent(event)
+
+    async def on_kill(self) -> None:
+        """The user killed the deferred task: cancel the job when ``cancel_on_kill``."""
+        if not self.cancel_on_kill:
+            self.log.info("Task killed; job %s left running (cancel_on_kill=False)", self.job_id)
+            return
+        self.log.info("Task killed; cancelling job %s", self.job_id)
+        await asyncio.wait_for(self.hook().async_cancel_job(self.job_id), timeout=CANCEL_TIMEOUT)
