@@ -158,3 +158,23 @@ def test_importing_the_operator_loads_no_heavy_library() -> None:
              or m.startswith("google.cloud")]
     assert "airflow_provider_trainjobs.operators.package" in loaded
     assert heavy == []
+
+
+def test_the_docs_dag_snippet_runs(storage_conn: dict[str, str], tmp_path: Path) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "packaging.md").read_text()
+    snippet = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    write_seed_project(tmp_path / "trainer_app")
+    namespace: dict[str, Any] = {"__file__": str(tmp_path / "dag.py"), "__name__": "docs_dag"}
+    exec(compile(snippet, "docs/packaging.md", "exec"), namespace)
+    client = storage.Client(project="local-project", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": storage_conn["storage_endpoint"]})
+    if client.lookup_bucket("census-staging") is None:
+        client.create_bucket("census-staging")
+
+    op = namespace["package"]
+    context: Any = {"run_id": RUN_ID, "params": {}, "ds_nodash": "20250131"}
+    op.render_template_fields(context)
+    uris = op.execute(context)
+
+    assert uris[0] == "gs://shared-deps/dep1-1.0.tar.gz"
+    assert uris[1].startswith("gs://census-staging/census_20250131/") and uris[1].endswith("/trainer-0.1.tar.gz")
