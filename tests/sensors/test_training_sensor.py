@@ -1,0 +1,91 @@
+"""TrainingJobSensor on jobs created elsewhere, against the real local service: poke, deferrable, deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG
+from airflow.sdk.exceptions import TaskDeferred
+from sensor_helpers import submit_elsewhere
+
+from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
+from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+from airflow_provider_trainjobs.operators import TrainingJobLink
+from airflow_provider_trainjobs.sensors import TrainingJobSensor
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class RecordingTI:
+    """The task instance's XCom push, recorded (the only stand-in: everything else is the real service)."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def sensor(job_id: str, **kwargs: Any) -> TrainingJobSensor:
+    with DAG("sensor_test", schedule=None):
+        return TrainingJobSensor(task_id="wait", job_id=job_id, poke_interval=0.2, **kwargs)
+
+
+def context() -> dict[str, Any]:
+    return {"ti": RecordingTI(), "run_id": "manual__2025-02-01T00:00:00+00:00"}
+
+
+def test_sensor_waits_for_a_job_submitted_elsewhere(local_conn: Any, tiny_sdist: Path) -> None:
+    job_id = submit_elsewhere(local_conn.storage_endpoint, tiny_sdist, args=["--sleep=1"],
+                              max_wait_time="3600s", max_running_time="600s")
+    task = sensor(job_id, deadline_grace=30)
+    ctx = context()
+    job = task.execute(ctx)
+    assert job["jobId"] == job_id and job["state"] == "SUCCEEDED"
+    assert ctx["ti"].pushed[TrainingJobLink().xcom_key] == f"{local_conn.api_endpoint}/console/jobs/{job_id}"
+    assert task.timeout == 3600 + 600 + 30  # timeout left unset: derived from the job's scheduling
+
+
+def test_sensor_fails_with_the_jobs_error(local_conn: Any, tiny_sdist: Path) -> None:
+    job_id = submit_elsewhere(local_conn.storage_endpoint, tiny_sdist, args=["--fail=out of memory"])
+    task = sensor(job_id, timeout=300)
+    with pytest.raises(TrainingJobFailed, match="tiny trainer error: out of memory"):
+        task.execute(context())
+    assert task.timeout == 300  # an explicit timeout is kept
+
+
+def test_deferrable_sensor_defers_then_completes(local_conn: Any, tiny_sdist: Path) -> None:
+    job_id = submit_elsewhere(local_conn.storage_endpoint, tiny_sdist, args=["--sleep=2"])
+    task = sensor(job_id, deferrable=True)
+    ctx = context()
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(ctx)
+    classpath, kwargs = deferred.value.trigger.serialize()
+    json.dumps(kwargs)
+    assert kwargs["job_id"] == job_id and kwargs["cancel_on_kill"] is False  # not our job to cancel
+    assert deferred.value.timeout is not None
+
+    async def first_event() -> Any:
+        return await anext(aiter(deferred.value.trigger.run()))
+
+    event = asyncio.run(first_event())
+    job = task.execute_complete(ctx, event=event.payload)
+    assert job["state"] == "SUCCEEDED"
+
+
+def test_sensor_cancels_a_job_past_its_max_running_time(
+    deadline_service: Any, tiny_sdist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", deadline_service.conn_json())
+    job_id = submit_elsewhere(deadline_service.storage_endpoint, tiny_sdist, args=["--sleep=60"],
+                              max_running_time="1s")
+    task = sensor(job_id, deadline_grace=0)
+    with pytest.raises(TrainingJobDeadlineExceeded, match="maxRunningTime") as failed:
+        task.execute(context())
+    assert failed.value.limit == "maxRunningTime"
+    hook = TrainingJobHook()
+    assert hook.get_job(job_id)["state"] in ("CANCELLING", "CANCELLED")
