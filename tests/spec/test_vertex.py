@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -735,3 +736,34 @@ def test_round_trip_without_the_embedded_copy_keeps_deadlines_and_goal(config: s
         assert ti["hyperparameters"]["goal"] == "MINIMIZE"
         assert ti["hyperparameters"]["hyperparameterMetricTag"] == "rmse"
         assert ti["hyperparameters"]["maxTrials"] == 6
+
+
+
+def test_the_docs_dag_snippet_translates_for_vertex(tmp_path: Path) -> None:
+    from airflow_provider_trainjobs.spec import build_training_job
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "vertex.md").read_text()
+    snippet = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "config.yaml").write_text(SEED_004_CONFIG.replace("  runtimeVersion: '2.4'\n", ""))
+    namespace: dict[str, Any] = {"__file__": str(tmp_path / "dag.py"), "__name__": "docs_dag"}
+    exec(compile(snippet, "docs/vertex.md", "exec"), namespace)
+    train = namespace["train"]
+    assert train.backend == "vertex"
+    job = build_training_job(
+        "census_20250131",
+        module_name=train.module_name,
+        package_uris=[PACKAGE],
+        region=train.region,
+        job_dir="gs://my-bucket/census/20250131",
+        runtime_version=train.runtime_version,
+        config=str(tmp_path / train.config),
+        user_args=train.user_args,
+    )
+    body = to_vertex_job(job)
+    assert_valid(body, "customJobs")
+    assert [(p["machineSpec"]["machineType"], p["replicaCount"]) for p in pools(body)] == [
+        ("n1-highcpu-16", "1"), ("n1-highcpu-16", "9"), ("n1-highmem-8", "3"),
+    ]
+    assert pools(body)[0]["pythonPackageSpec"]["executorImageUri"] == (
+        "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-8:latest"
+    )
