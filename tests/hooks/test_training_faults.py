@@ -1,0 +1,107 @@
+"""Transient failures: retried with backoff through the local service's fault injection, bounded, and
+a create whose response was lost re-attaches instead of creating a second job."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from tiny_trainer import set_faults, tiny_job, unique_id
+
+from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
+from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+
+LOG = logging.getLogger("fault-tests")
+pytestmark = pytest.mark.usefixtures("no_faults")
+
+
+def make_hook(max_retries: int = 5) -> TrainingJobHook:
+    return TrainingJobHook(max_retries=max_retries, retry_delay=0.01, retry_max_delay=0.05)
+
+
+def injected(service: Any) -> dict[str, int]:
+    counts: dict[str, int] = set_faults(service.api_endpoint)["injected"]
+    return counts
+
+
+@pytest.mark.parametrize("code", [429, 503])
+def test_throttling_and_server_errors_are_retried(tiny_package: str, local_conn: Any, code: int) -> None:
+    hook = make_hook()
+    job_id = unique_id(f"fault_{code}")
+    before = injected(local_conn)["errors"]
+    set_faults(local_conn.api_endpoint, codes=[code], fail_next=3)
+    created = hook.create_job(tiny_job(job_id, tiny_package, lines=0))
+    assert created["jobId"] == job_id
+    assert injected(local_conn)["errors"] - before == 3
+    assert [j["jobId"] for j in hook.list_jobs(filter=f"jobId:{job_id}")] == [job_id]
+
+
+def test_retries_are_bounded_and_report_the_last_error(local_conn: Any) -> None:
+    set_faults(local_conn.api_endpoint, codes=[503], fail_next=10)
+    with pytest.raises(TrainingJobApiError) as info:
+        make_hook(max_retries=2).get_job("whatever")
+    assert info.value.status == 503 and info.value.transient
+    assert "injected fault" in str(info.value)
+    assert set_faults(local_conn.api_endpoint)["fail_next"] == 7  # 1 attempt + 2 retries spent
+
+
+def test_dropped_connections_are_retried(tiny_package: str, local_conn: Any) -> None:
+    hook = make_hook(max_retries=8)
+    job_id = unique_id("fault_drop")
+    hook.create_job(tiny_job(job_id, tiny_package, lines=0))
+    before = injected(local_conn)["drops"]
+    set_faults(local_conn.api_endpoint, drop_rate=0.5, seed=7)
+    states = [hook.get_job(job_id)["jobId"] for _ in range(6)]
+    set_faults(local_conn.api_endpoint, drop_rate=0.0)
+    assert states == [job_id] * 6
+    assert injected(local_conn)["drops"] > before
+
+
+def test_create_whose_response_was_lost_attaches_to_the_job_it_made(tiny_package: str, local_conn: Any) -> None:
+    """The service creates the job but the connection drops before the answer arrives (a fault the service
+    cannot inject after doing the work, hence a transport wrapper): the retried POST gets 409, the spec
+    matches, and the hook attaches - one job on the service."""
+    hook = make_hook()
+    job_id = unique_id("fault_lost")
+    http = hook._client("training")._http
+    real_request = http.request
+    lost: list[str] = []
+
+    def request(uri: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
+        response = real_request(uri, method, *args, **kwargs)
+        if method == "POST" and uri.split("?")[0].endswith("/jobs") and not lost:
+            lost.append(uri)
+            raise ConnectionResetError("connection reset after the server answered")
+        return response
+
+    http.request = request
+    job = hook.create_job(tiny_job(job_id, tiny_package, lines=0))
+    assert lost, "the first POST was not intercepted"
+    assert job["jobId"] == job_id
+    assert [j["jobId"] for j in hook.list_jobs(filter=f"jobId:{job_id}*")] == [job_id]
+
+
+def test_wait_tolerates_failed_polls_without_counting_them(tiny_package: str, local_conn: Any,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    hook = make_hook(max_retries=4)
+    job_id = unique_id("fault_wait")
+    hook.create_job(tiny_job(job_id, tiny_package, lines=1))
+    set_faults(local_conn.api_endpoint, codes=[429], fail_next=4)
+    with caplog.at_level(logging.WARNING, logger="fault-tests"):
+        final = hook.wait_for_job(job_id, poll_interval=0.05, stream_logs=False, log=LOG)
+    assert final["state"] == "SUCCEEDED"
+    warnings = [r.getMessage() for r in caplog.records if "not counted as a check" in r.getMessage()]
+    assert len(warnings) == 4 and "4 in a row" in warnings[-1]
+
+
+def test_wait_fails_after_too_many_consecutive_failed_polls(tiny_package: str, local_conn: Any) -> None:
+    hook = make_hook(max_retries=2)
+    job_id = unique_id("fault_waitfail")
+    hook.create_job(tiny_job(job_id, tiny_package, lines=0, sleep=30))
+    set_faults(local_conn.api_endpoint, codes=[503], fail_next=3)
+    with pytest.raises(TrainingJobApiError) as info:
+        hook.wait_for_job(job_id, poll_interval=0.05, stream_logs=False)
+    assert info.value.status == 503
+    set_faults(local_conn.api_endpoint, fail_next=0)
+    hook.cancel_job(job_id)

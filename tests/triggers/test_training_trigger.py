@@ -1,0 +1,110 @@
+"""TrainingJobTrigger: serialisation round trip, and run()/on_kill() against the real local service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from importlib import import_module
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TriggerEvent
+from tiny_trainer import set_faults, tiny_job, unique_id
+
+from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+from airflow_provider_trainjobs.triggers.training import TrainingJobTrigger
+
+
+def trigger_for(job_id: str, **kwargs: Any) -> TrainingJobTrigger:
+    return TrainingJobTrigger(job_id, poll_interval=0.1, retry_delay=0.01, **kwargs)
+
+
+async def events_of(trigger: TrainingJobTrigger) -> list[TriggerEvent]:
+    return [event async for event in trigger.run()]
+
+
+def test_serialize_round_trips() -> None:
+    trigger = TrainingJobTrigger(
+        "job_1", gcp_conn_id="my_conn", project_id="p", backend="vertex", region="europe-west4",
+        poll_interval=5, grace=30, cancel_on_deadline=False, cancel_on_kill=False, stream_logs=False,
+        log_cursor={"timestamp": "2024-05-01T12:00:00Z", "insert_ids": ["7"]}, max_retries=3, retry_delay=0.5,
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_trainjobs.triggers.training.TrainingJobTrigger"
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(import_module(module), name)(**json.loads(json.dumps(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert kwargs["log_cursor"] == {"timestamp": "2024-05-01T12:00:00Z", "insert_ids": ["7"]}
+    assert kwargs["backend"] == "vertex" and kwargs["cancel_on_kill"] is False
+
+
+@pytest.mark.asyncio
+async def test_run_yields_one_success_event_with_the_job(tiny_package: str) -> None:
+    job_id = unique_id("trig_ok")
+    TrainingJobHook().create_job(tiny_job(job_id, tiny_package, lines=2))
+    events = await events_of(trigger_for(job_id))
+    assert len(events) == 1
+    payload = events[0].payload
+    assert payload["status"] == "success" and payload["job_id"] == job_id
+    assert payload["job"]["state"] == "SUCCEEDED"
+    assert payload["log_cursor"]["timestamp"]
+    json.dumps(payload)  # the event must be storable as is
+
+
+@pytest.mark.asyncio
+async def test_run_reports_failure_with_the_error_message(tiny_package: str) -> None:
+    job_id = unique_id("trig_fail")
+    TrainingJobHook().create_job(tiny_job(job_id, tiny_package, exit_code=2))
+    (event,) = await events_of(trigger_for(job_id))
+    assert event.payload["status"] == "error"
+    assert event.payload["job"]["state"] == "FAILED"
+    assert event.payload["job"]["errorMessage"] in event.payload["message"]
+
+
+@pytest.mark.asyncio
+async def test_run_cancels_on_deadline(lenient_conn: tuple[Any, str]) -> None:
+    _, package = lenient_conn
+    job_id = unique_id("trig_deadline")
+    hook = TrainingJobHook()
+    hook.create_job(tiny_job(job_id, package, sleep=60, scheduling={"maxRunningTime": "1s"}))
+    (event,) = await events_of(trigger_for(job_id, grace=0))
+    assert event.payload["status"] == "deadline"
+    assert "maxRunningTime" in event.payload["message"]
+    assert hook.get_job(job_id)["state"] in ("CANCELLING", "CANCELLED")
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("no_faults")
+async def test_run_tolerates_transient_errors(tiny_package: str, local_conn: Any) -> None:
+    job_id = unique_id("trig_flaky")
+    TrainingJobHook().create_job(tiny_job(job_id, tiny_package, lines=1))
+    set_faults(local_conn.api_endpoint, codes=[503], fail_next=3)
+    (event,) = await events_of(trigger_for(job_id))
+    assert event.payload["status"] == "success"
+
+
+@pytest.mark.asyncio
+async def test_unknown_job_is_one_error_event(local_conn: Any) -> None:
+    (event,) = await events_of(trigger_for("trig_no_such_job"))
+    assert event.payload["status"] == "error" and "404" in event.payload["message"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("cancel_on_kill", [True, False])
+async def test_on_kill_cancels_the_job_when_asked(tiny_package: str, cancel_on_kill: bool) -> None:
+    job_id = unique_id("trig_kill")
+    hook = TrainingJobHook()
+    hook.create_job(tiny_job(job_id, tiny_package, sleep=60))
+    trigger = trigger_for(job_id, cancel_on_kill=cancel_on_kill)
+    waiting = asyncio.create_task(events_of(trigger))
+    await asyncio.sleep(0.3)
+    await trigger.on_kill()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    state = hook.get_job(job_id)["state"]
+    if cancel_on_kill:
+        assert state in ("CANCELLING", "CANCELLED")
+    else:
+        assert state not in ("CANCELLING", "CANCELLED")
+        hook.cancel_job(job_id)
