@@ -3,7 +3,7 @@
 A thin shell around ``TrainingJobHook.async_wait_for_job``, the same loop (hooks/wait_loop.py) the
 sync path runs: same deadlines, same state/log messages, same tolerance of transient errors.
 It fires exactly one event: ``{"status": "success"|"error"|"deadline", "job_id", "job", "message",
-"log_cursor"}``.
+"log_cursor"}`` plus ``"limit"`` ("maxWaitTime"/"maxRunningTime") on a deadline event.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class TrainingJobTrigger(BaseTrigger):
             )
             event.update(status="success", job=job, message=f"job {self.job_id} SUCCEEDED")
         except TrainingJobDeadlineExceeded as err:
-            event.update(status="deadline", job=err.job, message=err.message)
+            event.update(status="deadline", job=err.job, message=err.message, limit=err.limit)
         except TrainingJobFailed as err:
             event.update(status="error", job=err.job, message=err.message)
         except Exception as err:  # noqa: BLE001 - any failure becomes the one error event

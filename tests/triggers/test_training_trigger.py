@@ -68,7 +68,7 @@ async def test_run_cancels_on_deadline(lenient_conn: tuple[Any, str]) -> None:
     hook = TrainingJobHook()
     hook.create_job(tiny_job(job_id, package, sleep=60, scheduling={"maxRunningTime": "1s"}))
     (event,) = await events_of(trigger_for(job_id, grace=0))
-    assert event.payload["status"] == "deadline"
+    assert event.payload["status"] == "deadline" and event.payload["limit"] == "maxRunningTime"
     assert "maxRunningTime" in event.payload["message"]
     assert hook.get_job(job_id)["state"] in ("CANCELLING", "CANCELLED")
 
