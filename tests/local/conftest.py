@@ -1,11 +1,13 @@
-"""Fixtures for the local service tests (helpers live in local_service_helpers.py)."""
+"""Fixtures for the local service tests (plain helpers live in local_service_helpers.py)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,3 +24,13 @@ def toolbox_sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
                    cwd=work, check=True, capture_output=True)
     (sdist,) = out.glob("*.tar.gz")
     return sdist
+
+
+@pytest.fixture(scope="session")
+def start_service(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """The root conftest's ``start_local_service`` (this folder's conftest shadows ``import conftest``)."""
+    root = Path(__file__).resolve().parent.parent / "conftest.py"
+    for plugin in request.config.pluginmanager.get_plugins():
+        if getattr(plugin, "__file__", None) and Path(plugin.__file__).resolve() == root:
+            return plugin.start_local_service  # type: ignore[no-any-return]
+    raise RuntimeError("the root tests/conftest.py is not loaded")

@@ -1,0 +1,74 @@
+"""Fault injection: runtime switch through /admin/faults; errors, dropped connections; never on /healthz."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+from googleapiclient.errors import HttpError
+from local_service_helpers import ml_client
+
+
+def _admin(endpoint: str, settings: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(f"{endpoint}/admin/faults", data=json.dumps(settings).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return dict(json.loads(resp.read()))
+
+
+@pytest.fixture
+def faulty(start_service: Any, tmp_path: Any) -> Any:
+    service = start_service(tmp_path / "data", "--fault-seed", "7")
+    try:
+        yield service
+    finally:
+        service.proc.terminate()
+        service.proc.wait(timeout=30)
+
+
+def test_forced_errors_then_recovery(faulty: Any) -> None:
+    ml = ml_client(faulty.api_endpoint)
+    assert ml.projects().jobs().list(parent="projects/local-project").execute() == {}
+    _admin(faulty.api_endpoint, {"fail_next": 2, "codes": [503]})
+
+    for _ in range(2):
+        with pytest.raises(HttpError) as err:
+            ml.projects().jobs().list(parent="projects/local-project").execute()
+        assert err.value.resp.status == 503
+        assert json.loads(err.value.content)["error"]["status"] == "UNAVAILABLE"
+    with urllib.request.urlopen(f"{faulty.api_endpoint}/healthz", timeout=5) as resp:
+        assert resp.status == 200
+    assert ml.projects().jobs().list(parent="projects/local-project").execute() == {}
+
+
+def test_error_rate_injects_only_listed_codes(faulty: Any) -> None:
+    ml = ml_client(faulty.api_endpoint)
+    _admin(faulty.api_endpoint, {"error_rate": 0.5, "codes": [429, 500]})
+    codes = []
+    for _ in range(40):
+        try:
+            ml.projects().jobs().list(parent="projects/local-project").execute(num_retries=0)
+            codes.append(200)
+        except HttpError as err:
+            codes.append(err.resp.status)
+    assert set(codes) <= {200, 429, 500}
+    assert 200 in codes and (429 in codes or 500 in codes)
+    state = _admin(faulty.api_endpoint, {"error_rate": 0.0})
+    assert state["injected"]["errors"] == sum(1 for c in codes if c != 200)
+
+
+def test_dropped_connection_and_bad_settings(faulty: Any) -> None:
+    _admin(faulty.api_endpoint, {"drop_rate": 1.0})
+    host, port = faulty.api_endpoint.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        conn.request("GET", "/v1/projects/local-project/jobs")
+        conn.getresponse()
+    conn.close()
+    _admin(faulty.api_endpoint, {"drop_rate": 0.0})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        _admin(faulty.api_endpoint, {"error_rate": 2})
+    assert err.value.code == 400 and "error_rate" in json.loads(err.value.read())["error"]["message"]

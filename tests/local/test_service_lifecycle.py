@@ -1,0 +1,110 @@
+"""Lifecycle through the real ml v1 client: cancel kills the process tree, maxRunningTime, maxWaitTime, queueing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from local_service_helpers import (
+    make_job,
+    ml_client,
+    process_alive,
+    processes_gone,
+    unique,
+    upload,
+    wait_for,
+    wait_for_file,
+)
+
+PROJECT = "local-project"
+
+
+def test_cancel_running_job_kills_whole_process_tree(local_service: Any, toolbox_sdist: Path,
+                                                     tmp_path: Path) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    job_id = unique("cancel")
+    pid_file = tmp_path / "pids.json"
+    ml.projects().jobs().create(
+        parent=f"projects/{PROJECT}", body=make_job(job_id, uri, ["--mode", "sleep", "--pid-file", str(pid_file)])
+    ).execute()
+    pids = wait_for_file(pid_file)
+    assert all(process_alive(p) for p in pids)
+    assert wait_for(ml, PROJECT, job_id, lambda j: j["state"] == "RUNNING")["state"] == "RUNNING"
+
+    assert ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{job_id}", body={}).execute() == {}
+
+    job = wait_for(ml, PROJECT, job_id)
+    assert job["state"] == "CANCELLED"
+    assert processes_gone(pids), f"trainer processes {pids} survived the cancel"
+
+
+def test_max_running_time_cancels_job(local_service: Any, toolbox_sdist: Path, tmp_path: Path) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    job_id = unique("maxrun")
+    pid_file = tmp_path / "pids.json"
+    ml.projects().jobs().create(
+        parent=f"projects/{PROJECT}",
+        body=make_job(job_id, uri, ["--mode", "sleep", "--pid-file", str(pid_file)],
+                      scheduling={"maxRunningTime": "1s"}),
+    ).execute()
+    pids = wait_for_file(pid_file)
+
+    job = wait_for(ml, PROJECT, job_id)
+
+    assert job["state"] == "CANCELLED"
+    assert "maxRunningTime (1s)" in job["errorMessage"]
+    assert processes_gone(pids)
+
+
+@pytest.fixture(scope="module")
+def one_slot_service(tmp_path_factory: pytest.TempPathFactory, start_service: Any) -> Any:
+    """A service running one job at a time whose deadlines count 1000x faster (1800s -> 1.8s)."""
+    service = start_service(tmp_path_factory.mktemp("oneslot") / "data",
+                                  "--max-concurrent-jobs", "1", "--deadline-scale", "0.001")
+    try:
+        yield service
+    finally:
+        service.proc.terminate()
+        service.proc.wait(timeout=30)
+
+
+def test_max_wait_time_cancels_queued_job(one_slot_service: Any, toolbox_sdist: Path) -> None:
+    ml = ml_client(one_slot_service.api_endpoint)
+    uri = upload(one_slot_service.storage_endpoint, toolbox_sdist)
+    blocker, waiter = unique("blocker"), unique("waiter")
+    ml.projects().jobs().create(parent=f"projects/{PROJECT}",
+                                body=make_job(blocker, uri, ["--mode", "sleep"])).execute()
+    queued = ml.projects().jobs().create(
+        parent=f"projects/{PROJECT}",
+        body=make_job(waiter, uri, ["--mode", "succeed"], scheduling={"maxWaitTime": "1800s"}),
+    ).execute()
+    assert queued["state"] == "QUEUED"
+    seen = wait_for(ml, PROJECT, waiter, lambda j: "jobPosition" in j or j["state"] != "QUEUED")
+    assert seen.get("jobPosition") == "0" and seen["state"] == "QUEUED"
+
+    job = wait_for(ml, PROJECT, waiter)
+
+    assert job["state"] == "CANCELLED"
+    assert "maxWaitTime (1800s)" in job["errorMessage"] and "QUEUED" in job["errorMessage"]
+    assert "startTime" not in job
+    assert ml.projects().jobs().get(name=f"projects/{PROJECT}/jobs/{blocker}").execute()["state"] == "RUNNING"
+    ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{blocker}", body={}).execute()
+    assert wait_for(ml, PROJECT, blocker)["state"] == "CANCELLED"
+
+
+def test_cancel_queued_job_never_runs(one_slot_service: Any, toolbox_sdist: Path) -> None:
+    ml = ml_client(one_slot_service.api_endpoint)
+    uri = upload(one_slot_service.storage_endpoint, toolbox_sdist)
+    blocker, queued = unique("blocker"), unique("queued")
+    ml.projects().jobs().create(parent=f"projects/{PROJECT}",
+                                body=make_job(blocker, uri, ["--mode", "sleep"])).execute()
+    ml.projects().jobs().create(parent=f"projects/{PROJECT}",
+                                body=make_job(queued, uri, ["--mode", "succeed"])).execute()
+    ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{queued}", body={}).execute()
+    job = wait_for(ml, PROJECT, queued)
+    assert job["state"] == "CANCELLED" and "startTime" not in job
+    ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{blocker}", body={}).execute()
+    assert wait_for(ml, PROJECT, blocker)["state"] == "CANCELLED"
