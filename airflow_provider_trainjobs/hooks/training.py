@@ -132,19 +132,22 @@ class TrainingJobHook(TrainJobsBaseHook):
 
     # -- jobs --------------------------------------------------------------------------------------
 
-    def create_job(self, job: dict[str, Any], *, on_conflict: str = "attach") -> dict[str, Any]:
+    def create_job(self, job: dict[str, Any], *, on_conflict: str = "attach",
+                   executor_image_uri: str | None = None) -> dict[str, Any]:
         """Submit ``job``; if its jobId exists already, attach when the spec is the same.
 
         ``on_conflict`` decides what a different existing spec does: "attach" (the default) raises
         :class:`JobSpecConflict`; "suffix" creates ``<jobId>_<n>`` with the first free ``n`` (or
         attaches to one holding the same spec); "fail" raises on any existing job, even the same.
+        ``executor_image_uri`` (Vertex only) picks the prebuilt training container instead of
+        deriving it from runtimeVersion.
         """
         if on_conflict not in ON_CONFLICT:
             raise ValueError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}; got {on_conflict!r}")
         job_id = job.get("jobId")
         if not job_id:
             raise ValueError("job: field 'jobId' is required to create a job")
-        existing = self._create_or_existing(job)
+        existing = self._create_or_existing(job, executor_image_uri)
         if existing is None:
             return self.get_job(job_id)
         if on_conflict == "fail":
@@ -157,7 +160,7 @@ class TrainingJobHook(TrainJobsBaseHook):
             raise JobSpecConflict(job_id, differences)
         for n in range(1, MAX_SUFFIX + 1):
             candidate = {**job, "jobId": f"{job_id}_{n}"}
-            existing = self._create_or_existing(candidate)
+            existing = self._create_or_existing(candidate, executor_image_uri)
             if existing is None:
                 self.log.info("Job %s exists with a different spec (%s): created %s",
                               job_id, ", ".join(differences), candidate["jobId"])
@@ -167,7 +170,7 @@ class TrainingJobHook(TrainJobsBaseHook):
                 return existing
         raise JobSpecConflict(job_id, [*differences, f"and {job_id}_1..{job_id}_{MAX_SUFFIX} all taken"])
 
-    def _create_or_existing(self, job: dict[str, Any]) -> dict[str, Any] | None:
+    def _create_or_existing(self, job: dict[str, Any], executor_image_uri: str | None) -> dict[str, Any] | None:
         """POST the job; None when created, the existing job's view when the id is taken."""
         job_id = job["jobId"]
         try:
@@ -175,7 +178,7 @@ class TrainingJobHook(TrainJobsBaseHook):
                 existing = self._vertex_find(job_id)
                 if existing is not None:
                     return existing
-                self._vertex_create(job)
+                self._vertex_create(job, executor_image_uri)
             else:
                 self._call(
                     lambda c: c.projects().jobs().create(parent=f"projects/{self.project_id}", body=job),
@@ -423,15 +426,14 @@ class TrainingJobHook(TrainJobsBaseHook):
             if not token:
                 return resources
 
-    def _vertex_create(self, job: dict[str, Any]) -> None:
+    def _vertex_create(self, job: dict[str, Any], executor_image_uri: str | None) -> None:
         """Create the CustomJob/HyperparameterTuningJob; a retried POST first looks for the job it may
-        have created already (Vertex assigns ids, so a lost response would otherwise create a twin)."""
-        from airflow_provider_trainjobs.spec import to_vertex_job
+        have created already (Vertex assigns ids, so a lost response would otherwise create a twin).
+        ``to_vertex_job`` puts the jobId in displayName and the ``trainjobs_job_id`` label."""
+        from airflow_provider_trainjobs.spec.vertex import to_vertex_job, vertex_kind
 
-        job_id, kind = job["jobId"], _vertex_kind(job)
-        body = to_vertex_job(job)
-        body.setdefault("displayName", job_id)
-        body["labels"] = {**(body.get("labels") or {}), VERTEX_JOB_LABEL: _label_value(job_id)}
+        job_id, kind = job["jobId"], vertex_kind(job)
+        body = to_vertex_job(job, executor_image_uri=executor_image_uri)
         attempts = 0
 
         def once() -> dict[str, Any]:
@@ -451,8 +453,11 @@ class TrainingJobHook(TrainJobsBaseHook):
         """The Vertex job created for ``job_id`` (found by its label and displayName), if any."""
         if "/" in job_id:
             return self._get_job(job_id, retries=True)
+        from airflow_provider_trainjobs.spec.vertex import VERTEX_JOB_ID_LABEL, vertex_label_value
+
+        wanted = f'labels.{VERTEX_JOB_ID_LABEL}="{vertex_label_value(job_id)}"'
         for kind in ("customJobs", "hyperparameterTuningJobs"):
-            for resource in self._vertex_list(kind, f'labels.{VERTEX_JOB_LABEL}="{_label_value(job_id)}"', 100):
+            for resource in self._vertex_list(kind, wanted, 100):
                 if resource.get("displayName") == job_id:
                     self._vertex_names[job_id] = resource["name"]
                     return _from_vertex(resource, kind)
@@ -468,9 +473,6 @@ class TrainingJobHook(TrainJobsBaseHook):
         return self._vertex_names[job_id]
 
 
-VERTEX_JOB_LABEL = "trainjobs_job_id"
-
-
 def _list_ml(client: Any, *, params: dict[str, Any]) -> Any:
     return client.projects().jobs().list(**params)
 
@@ -479,24 +481,14 @@ def _list_vertex(client: Any, *, kind: str, params: dict[str, Any]) -> Any:
     return getattr(client.projects().locations(), kind)().list(**params)
 
 
-def _label_value(job_id: str) -> str:
-    """A jobId as a label value (labels allow lowercase letters, digits, '_' and '-', ≤ 63 chars)."""
-    return job_id.lower()[:63]
-
-
-def _vertex_kind(job: dict[str, Any]) -> str:
-    return "hyperparameterTuningJobs" if (job.get("trainingInput") or {}).get("hyperparameters") else "customJobs"
-
-
 def _vertex_kind_of(name: str) -> str:
     return "hyperparameterTuningJobs" if "/hyperparameterTuningJobs/" in name else "customJobs"
 
 
 def _from_vertex(resource: dict[str, Any], kind: str) -> dict[str, Any]:
-    from airflow_provider_trainjobs.spec import from_vertex_job
+    from airflow_provider_trainjobs.spec.vertex import from_vertex_job
 
     view: dict[str, Any] = from_vertex_job(resource, kind)
-    view.setdefault("vertexName", resource.get("name"))
     return view
 
 

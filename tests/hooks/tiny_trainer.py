@@ -141,3 +141,42 @@ def lenient_conn(lenient_service: Any, tiny_sdist: Path, monkeypatch: pytest.Mon
     """Default connection set to the lenient service; returns (service, staged tiny trainer URI)."""
     monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", lenient_service.conn_json())
     return lenient_service, stage(lenient_service.storage_endpoint, tiny_sdist)
+
+
+def vertex_routes_served(api_endpoint: str) -> bool:
+    """Whether the local service answers the aiplatform v1 customJobs list route (probed once per session)."""
+    import urllib.error
+    import urllib.request
+
+    url = f"{api_endpoint}/v1/projects/local-project/locations/us-central1/customJobs"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return bool(resp.status == 200)
+    except urllib.error.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def vertex_available(local_service: Any) -> bool:
+    return vertex_routes_served(local_service.api_endpoint)
+
+
+@pytest.fixture(params=["ai-platform", "vertex"])
+def backend_conn(request: pytest.FixtureRequest, local_service: Any, tiny_sdist: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The default connection on the session's local service with each backend; returns (backend, package).
+
+    The vertex case is skipped while the local service does not serve the aiplatform v1 routes."""
+    backend: str = request.param
+    if backend == "vertex" and not request.getfixturevalue("vertex_available"):
+        pytest.skip("the local service does not serve the aiplatform v1 customJobs routes yet")
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", local_service.conn_json(backend))
+    return backend, stage(local_service.storage_endpoint, tiny_sdist)
+
+
+def backend_job(backend: str, job_id: str, package_uri: str, **kwargs: Any) -> dict[str, Any]:
+    """``tiny_job`` plus, on Vertex, the runtime version that picks a prebuilt training container."""
+    job = tiny_job(job_id, package_uri, **kwargs)
+    if backend == "vertex":
+        job["trainingInput"].update(runtimeVersion="2.8", pythonVersion="3.7")
+    return job

@@ -13,4 +13,12 @@ if "tiny_trainer" not in sys.modules:
     sys.modules["tiny_trainer"] = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(sys.modules["tiny_trainer"])
 
-from tiny_trainer import lenient_conn, lenient_service, no_faults, tiny_package, tiny_sdist  # noqa: E402,F401
+from tiny_trainer import (  # noqa: E402,F401 - fixtures
+    backend_conn,
+    lenient_conn,
+    lenient_service,
+    no_faults,
+    tiny_package,
+    tiny_sdist,
+    vertex_available,
+)

@@ -1,0 +1,58 @@
+"""The same hook calls on both backends (ml v1 and Vertex AI) against the local service: the neutral job
+view, re-attach by label/displayName on Vertex, failure messages, cancel, logs and console links."""
+
+from __future__ import annotations
+
+import pytest
+from tiny_trainer import backend_job, unique_id
+
+from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobFailed
+from airflow_provider_trainjobs.hooks.logs import LogCursor
+from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+
+
+def make_hook() -> TrainingJobHook:
+    return TrainingJobHook(retry_delay=0.01, retry_max_delay=0.05)
+
+
+def test_submit_wait_and_reattach(backend_conn: tuple[str, str]) -> None:
+    backend, package = backend_conn
+    hook = make_hook()
+    job_id = unique_id("both_ok")
+    created = hook.create_job(backend_job(backend, job_id, package, lines=2))
+    assert created["jobId"] == job_id
+    if backend == "vertex":
+        assert created["vertexName"].startswith("projects/local-project/locations/us-central1/customJobs/")
+    final = hook.wait_for_job(job_id, poll_interval=0.1)
+    assert final["state"] == "SUCCEEDED"
+    assert final["trainingInput"]["pythonModule"] == "tinytrainer.task"
+    # a task retry with a fresh hook finds the same job instead of creating another
+    again = make_hook().create_job(backend_job(backend, job_id, package, lines=2))
+    assert again["jobId"] == job_id and again["state"] == "SUCCEEDED"
+    assert [j["jobId"] for j in hook.list_jobs()].count(job_id) == 1
+    lines = make_hook().fetch_logs(job_id, LogCursor())
+    assert "[master-replica-0] tiny line 2 of 2" in lines
+    assert hook.console_url(job_id, final) == f"{hook.settings.api_endpoint}/console/jobs/{job_id}"
+
+
+def test_different_spec_conflicts(backend_conn: tuple[str, str]) -> None:
+    backend, package = backend_conn
+    hook = make_hook()
+    job_id = unique_id("both_conflict")
+    hook.create_job(backend_job(backend, job_id, package, lines=0))
+    with pytest.raises(JobSpecConflict, match="trainingInput.args"):
+        make_hook().create_job(backend_job(backend, job_id, package, lines=9))
+
+
+def test_failure_and_cancel(backend_conn: tuple[str, str]) -> None:
+    backend, package = backend_conn
+    hook = make_hook()
+    failing, sleeping = unique_id("both_fail"), unique_id("both_cancel")
+    hook.create_job(backend_job(backend, failing, package, exit_code=4))
+    hook.create_job(backend_job(backend, sleeping, package, sleep=60))
+    with pytest.raises(TrainingJobFailed) as info:
+        hook.wait_for_job(failing, poll_interval=0.1)
+    assert info.value.job["state"] == "FAILED" and info.value.job["errorMessage"] in str(info.value)
+    assert make_hook().cancel_job(sleeping)["state"] in ("CANCELLING", "CANCELLED")
+    with pytest.raises(TrainingJobFailed, match="CANCELLED"):
+        hook.wait_for_job(sleeping, poll_interval=0.1)
