@@ -18,7 +18,7 @@ demo: $(STAMP)
 test: $(STAMP) lint typecheck pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check airflow_provider_trainjobs tests bench dags_examples scripts
+	$(VENV)/bin/ruff check .
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -20,7 +20,13 @@ _EXPORTS = {
     "TrainingJobLink": "links",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = [
+    "PackageTrainingAppOperator",
+    "SubmitTrainingJobOperator",
+    "HyperparameterTuningJobOperator",
+    "CancelTrainingJobOperator",
+    "TrainingJobLink",
+]
 
 
 def __getattr__(name: str) -> Any:
