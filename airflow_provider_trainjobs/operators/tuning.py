@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_trainjobs.operators._common import best_trial_summary, trial_progress
+from airflow_provider_trainjobs.operators._common import best_trial_summary
 from airflow_provider_trainjobs.operators.submit import SubmitTrainingJobOperator
 
 if TYPE_CHECKING:
@@ -52,9 +52,7 @@ class HyperparameterTuningJobOperator(SubmitTrainingJobOperator):
         return body
 
     def on_job_done(self, context: Context, job: dict[str, Any]) -> dict[str, Any]:
-        line = trial_progress(job)
-        if line:
-            self.log.info("%s finished: %s", job.get("jobId"), line)
+        self._on_progress(job)  # the final trial count and best value, unless just logged
         best = best_trial_summary(job)
         if best is None:
             self.log.warning("tuning job %s finished without a trial that reported a metric", job.get("jobId"))

@@ -1,0 +1,67 @@
+"""The example retraining DAG, run the way users run it: ``airflow dags test`` in a fresh Airflow home.
+
+One Airflow database migration and one DAG run (each airflow process pays its start-up), against the
+session's local service; the assertions read the service and the storage emulator, not the log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def test_retraining_dag_tunes_then_trains_the_final_model(
+    local_conn: Any, tmp_path: Path
+) -> None:
+    env = dict(os.environ)
+    env.update(
+        AIRFLOW_HOME=str(tmp_path / "airflow"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags_examples"),
+        AIRFLOW__CORE__UNIT_TEST_MODE="False",
+        AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT=local_conn.conn_json(),
+    )
+    airflow = [sys.executable, "-m", "airflow"]
+    subprocess.run([*airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=180)
+    conf = {"bucket": "e2e-retraining", "samples": 300, "epochs": 4}
+    run = subprocess.run([*airflow, "dags", "test", "retraining", "2025-01-06", "-c", json.dumps(conf)],
+                         env=env, capture_output=True, text=True, timeout=200)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+
+    jobs = [j for j in TrainingJobHook().list_jobs() if (j.get("labels") or {}).get("airflow_dag_id") == "retraining"]
+    by_task = {j["labels"]["airflow_task_id"]: j for j in jobs}
+    assert set(by_task) == {"tune", "train_final"}
+    tune, final = by_task["tune"], by_task["train_final"]
+    assert tune["state"] == "SUCCEEDED" and final["state"] == "SUCCEEDED"
+
+    trials = tune["trainingOutput"]["trials"]
+    assert len(trials) == 6
+    best = max((t for t in trials if t.get("state") == "SUCCEEDED"),
+               key=lambda t: float(t["finalMetric"]["objectiveValue"]))
+    args = final["trainingInput"]["args"]
+    # the best trial's values were templated into the final job's arguments
+    assert f"--learning-rate={best['hyperparameters']['learning_rate']}" in args
+    assert f"--hidden-units={best['hyperparameters']['hidden_units']}" in args
+    assert "--num-epochs=4" in args
+    assert f"Best trial {best['trialId']}:" in run.stdout
+
+    model_uri = f"{final['trainingInput']['jobDir']}/model/model.npz"
+    assert model_uri == "gs://e2e-retraining/runs/20250106/final/model/model.npz"
+    client = storage.Client(project="local-project", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": local_conn.storage_endpoint})
+    blob = client.bucket("e2e-retraining").get_blob("runs/20250106/final/model/model.npz")
+    assert blob is not None and blob.size and blob.size > 0
