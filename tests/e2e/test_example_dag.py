@@ -65,3 +65,24 @@ def test_retraining_dag_tunes_then_trains_the_final_model(
                             client_options={"api_endpoint": local_conn.storage_endpoint})
     blob = client.bucket("e2e-retraining").get_blob("runs/20250106/final/model/model.npz")
     assert blob is not None and blob.size and blob.size > 0
+
+
+def test_example_dag_parses_without_heavy_imports() -> None:
+    """The scheduler parses the DAG file often: no import errors, no Google clients/setuptools/optuna loaded."""
+    code = (
+        "import sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag({str(REPO / 'dags_examples')!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "dag = bag.dags['retraining']\n"
+        "print('TASKS=' + ','.join(sorted(dag.task_ids)))\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('googleapiclient', 'setuptools', 'optuna')"
+        " or m.startswith('google.cloud')]\n"
+        "print('HEAVY=' + ','.join(sorted(heavy)))\n"
+    )
+    env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = dict(ln.split("=", 1) for ln in out.stdout.splitlines() if ln.startswith(("TASKS=", "HEAVY=")))
+    assert lines["TASKS"] == "package,prepare_data,report,train_final,tune"
+    assert lines["HEAVY"] == "", f"heavy modules imported while parsing the DAG: {lines['HEAVY']}"
