@@ -99,9 +99,8 @@ async def test_on_kill_cancels_the_job_when_asked(tiny_package: str, cancel_on_k
     waiting = asyncio.create_task(events_of(trigger))
     await asyncio.sleep(0.3)
     await trigger.on_kill()
-    waiting.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
+    waiting.cancel()  # the triggerer cancels run() on a kill; it may already have seen CANCELLED
+    await asyncio.gather(waiting, return_exceptions=True)
     state = hook.get_job(job_id)["state"]
     if cancel_on_kill:
         assert state in ("CANCELLING", "CANCELLED")
