@@ -1,0 +1,83 @@
+"""The wait loop's decisions, driven step by step (it is a pure generator: no service needed)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError, TrainingJobDeadlineExceeded
+from airflow_provider_trainjobs.hooks.retry import RetryPolicy
+from airflow_provider_trainjobs.hooks.wait_loop import (
+    Cancel,
+    FetchLogs,
+    Poll,
+    Sleep,
+    Step,
+    WaitState,
+    wait_steps,
+)
+
+NOW = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
+RUNNING_LATE = {"jobId": "j", "state": "RUNNING", "startTime": "2024-05-01T12:00:00Z",
+                "trainingInput": {"scheduling": {"maxRunningTime": "60s"}}}
+
+
+def steps(state: WaitState, **kwargs: Any) -> Generator[Step, Any, dict[str, Any]]:
+    return wait_steps("j", state, poll_interval=1.0, grace=0.0, cancel_on_deadline=kwargs.pop("cancel", True),
+                      retry=RetryPolicy(max_retries=2, initial=0.01, maximum=0.01),
+                      log=logging.getLogger("wait-loop-tests"), now=lambda: NOW, **kwargs)
+
+
+def test_deadline_reports_a_failed_cancel_and_keeps_the_limit() -> None:
+    gen = steps(WaitState(stream_logs=False))
+    assert isinstance(next(gen), Poll)
+    assert isinstance(gen.send(RUNNING_LATE), Cancel)
+    with pytest.raises(TrainingJobDeadlineExceeded) as info:
+        gen.throw(TrainingJobApiError("cancelling job j failed: HTTP 403: denied", status=403))
+    assert info.value.limit == "maxRunningTime" and "cancelling it failed" in str(info.value)
+
+
+def test_deadline_without_cancel_leaves_the_job_running() -> None:
+    gen = steps(WaitState(stream_logs=False), cancel=False)
+    next(gen)
+    with pytest.raises(TrainingJobDeadlineExceeded, match="left running"):
+        gen.send(RUNNING_LATE)
+
+
+def test_non_transient_poll_error_fails_at_once() -> None:
+    gen = steps(WaitState())
+    next(gen)
+    with pytest.raises(TrainingJobApiError, match="403"):
+        gen.throw(TrainingJobApiError("getting job j failed: HTTP 403: denied", status=403))
+
+
+def test_transient_poll_errors_sleep_then_fail_after_the_limit() -> None:
+    gen = steps(WaitState())
+    next(gen)
+    for _ in range(2):
+        assert isinstance(gen.throw(TrainingJobApiError("HTTP 503", status=503, transient=True)), Sleep)
+        assert isinstance(next(gen), Poll)
+    with pytest.raises(TrainingJobApiError, match="503"):
+        gen.throw(TrainingJobApiError("HTTP 503", status=503, transient=True))
+
+
+def test_a_log_failure_never_fails_the_wait_and_a_permanent_one_stops_tailing() -> None:
+    state = WaitState()
+    gen = steps(state)
+    next(gen)
+    running = {"jobId": "j", "state": "RUNNING"}
+    assert isinstance(gen.send(running), FetchLogs)
+    assert isinstance(gen.throw(TrainingJobApiError("HTTP 503", status=503, transient=True)), Sleep)
+    assert state.stream_logs
+    assert isinstance(next(gen), Poll)
+    assert isinstance(gen.send(running), FetchLogs)
+    assert isinstance(gen.throw(TrainingJobApiError("HTTP 403 logging disabled", status=403)), Sleep)
+    assert not state.stream_logs
+    assert isinstance(next(gen), Poll)
+    with pytest.raises(StopIteration) as done:
+        gen.send({"jobId": "j", "state": "SUCCEEDED"})
+    assert done.value.value["state"] == "SUCCEEDED" and state.last_state == "SUCCEEDED"
