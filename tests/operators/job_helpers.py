@@ -42,3 +42,8 @@ def render_and_execute(op: Any, context: dict[str, Any]) -> Any:
     return op.execute(context)
 
 
+
+
+def runtime_for(backend: str) -> dict[str, str]:
+    """On Vertex the runtime and Python versions pick the prebuilt training container; ml v1 needs none."""
+    return {"runtime_version": "2.8", "python_version": "3.7"} if backend == "vertex" else {}

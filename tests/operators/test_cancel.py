@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from airflow.sdk import DAG
 from google.cloud import storage
-from job_helpers import TINY_TRAINER, make_context, render_and_execute
+from job_helpers import TINY_TRAINER, make_context, render_and_execute, runtime_for
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
@@ -19,13 +19,14 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def test_cancel_operator_cancels_a_running_job_and_tolerates_a_finished_one(
-    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_conn: Any
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, backend: str
 ) -> None:
     bucket = new_bucket()
     with DAG(unique_dag_id, schedule=None):
         submit = SubmitTrainingJobOperator(
             task_id="train", package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
             staging_bucket=f"gs://{bucket.name}", user_args=["--sleep=60"], wait_for_completion=False,
+            **runtime_for(backend),
         )
         cancel = CancelTrainingJobOperator(task_id="cancel",
                                            job_id="{{ ti.xcom_pull(task_ids='train', key='job_id') }}")

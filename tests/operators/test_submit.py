@@ -13,7 +13,7 @@ import pytest
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import TaskDeferred
 from google.cloud import storage
-from job_helpers import RUN_ID, TINY_TRAINER, make_context, render_and_execute
+from job_helpers import RUN_ID, TINY_TRAINER, make_context, render_and_execute, runtime_for
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobFailed
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
@@ -24,10 +24,11 @@ from airflow_provider_trainjobs.spec import InvalidJobSpec
 pytestmark = pytest.mark.timeout(120)
 
 
-def submit_op(dag_id: str, **kwargs: Any) -> SubmitTrainingJobOperator:
+def submit_op(dag_id: str, backend: str = "ai-platform", **kwargs: Any) -> SubmitTrainingJobOperator:
     params = {"bucket": kwargs.pop("bucket_param", "")}
     with DAG(dag_id, schedule=None, params=params):
-        return SubmitTrainingJobOperator(task_id=kwargs.pop("task_id", "train"), poll_interval=0.2, **kwargs)
+        return SubmitTrainingJobOperator(task_id=kwargs.pop("task_id", "train"), poll_interval=0.2,
+                                         **runtime_for(backend), **kwargs)
 
 
 def wait_for_state(hook: TrainingJobHook, job_id: str, states: set[str], timeout: float = 60.0) -> dict[str, Any]:
@@ -41,11 +42,10 @@ def wait_for_state(hook: TrainingJobHook, job_id: str, states: set[str], timeout
 
 
 def test_submit_packages_stages_and_returns_the_succeeded_job(
-    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_conn: Any
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(
-        unique_dag_id,
+    op = submit_op(unique_dag_id, backend,
         bucket_param=bucket.name,
         package_path=str(TINY_TRAINER),
         module_name="tiny_trainer.task",
@@ -63,7 +63,7 @@ def test_submit_packages_stages_and_returns_the_succeeded_job(
     json.dumps(job)  # the XCom return value must be JSON-serialisable
     ti = context["ti"]
     assert ti.pushed["job_id"] == expected_id
-    assert ti.pushed[TrainingJobLink().xcom_key] == f"{local_conn.api_endpoint}/console/jobs/{expected_id}"
+    assert ti.pushed[TrainingJobLink().xcom_key] == f"{local_service.api_endpoint}/console/jobs/{expected_id}"
     assert job["labels"]["team"] == "ml"
     assert job["labels"]["airflow_dag_id"] == unique_dag_id
     assert job["labels"]["airflow_task_id"] == "train"
@@ -78,10 +78,10 @@ def test_submit_packages_stages_and_returns_the_succeeded_job(
 
 
 def test_failed_job_fails_the_task_with_the_trainers_error(
-    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_conn: Any
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    op = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
                    staging_bucket=f"gs://{bucket.name}", user_args=["--fail=labels column missing"])
     with pytest.raises(TrainingJobFailed, match="tiny trainer error: labels column missing"):
         render_and_execute(op, make_context(op))
@@ -108,35 +108,35 @@ def test_bad_input_fails_before_anything_is_built_uploaded_or_submitted(
     with pytest.raises(InvalidJobSpec, match=field):
         render_and_execute(op, make_context(op))
     assert list(bucket.list_blobs()) == []
-    assert TrainingJobHook().list_jobs(filter=f"jobId:{unique_dag_id}*") == []
+    assert [j for j in TrainingJobHook().list_jobs() if j["jobId"].startswith(unique_dag_id)] == []
 
 
 def test_a_retry_reattaches_to_the_job_the_first_try_created(
-    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_conn: Any
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    first = submit_op(unique_dag_id, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    first = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
                       staging_bucket=f"gs://{bucket.name}", wait_for_completion=False)
     created = render_and_execute(first, make_context(first))
     # The worker "crashed"; the retry is a fresh operator instance for the same run.
-    retry = submit_op(unique_dag_id, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    retry = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
                       staging_bucket=f"gs://{bucket.name}")
     final = render_and_execute(retry, make_context(retry))
 
     assert final["jobId"] == created["jobId"]
     assert final["createTime"] == created["createTime"]
     assert final["state"] == "SUCCEEDED"
-    jobs = TrainingJobHook().list_jobs(filter=f"jobId:{unique_dag_id}*")
+    jobs = [j for j in TrainingJobHook().list_jobs() if j["jobId"].startswith(unique_dag_id)]
     assert [j["jobId"] for j in jobs] == [created["jobId"]]
     # the same code staged twice lands on the same object: one package in the bucket
     assert len(list(bucket.list_blobs())) == 1
 
 
 def test_deferrable_submit_defers_with_a_serialisable_trigger_and_completes(
-    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_conn: Any
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    op = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
                    staging_bucket=f"gs://{bucket.name}", deferrable=True)
     context = make_context(op)
     with pytest.raises(TaskDeferred) as deferred:
@@ -158,10 +158,10 @@ def test_deferrable_submit_defers_with_a_serialisable_trigger_and_completes(
 
 
 def test_killing_a_waiting_task_cancels_its_job(
-    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_conn: Any
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    op = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
                    staging_bucket=f"gs://{bucket.name}", user_args=["--sleep=60"])
     outcome: dict[str, BaseException] = {}
 
@@ -188,10 +188,10 @@ def test_killing_a_waiting_task_cancels_its_job(
 
 
 def test_killing_a_deferred_task_cancels_its_job(
-    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_conn: Any
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    op = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
                    staging_bucket=f"gs://{bucket.name}", user_args=["--sleep=60"], deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         render_and_execute(op, make_context(op))

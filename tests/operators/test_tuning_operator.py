@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from airflow.sdk import DAG
 from google.cloud import storage
-from job_helpers import TINY_TRAINER, make_context, render_and_execute
+from job_helpers import TINY_TRAINER, make_context, render_and_execute, runtime_for
 
 from airflow_provider_trainjobs.operators import HyperparameterTuningJobOperator, SubmitTrainingJobOperator
 from airflow_provider_trainjobs.spec import InvalidJobSpec
@@ -26,14 +26,14 @@ GRID = {
 
 
 def test_tuning_pushes_the_best_trial_and_logs_progress(
-    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_conn: Any,
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, backend: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bucket = new_bucket()
     with DAG(unique_dag_id, schedule=None):
         tune = HyperparameterTuningJobOperator(
             task_id="tune", package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
-            staging_bucket=f"gs://{bucket.name}", hyperparameters=GRID, poll_interval=0.2,
+            staging_bucket=f"gs://{bucket.name}", hyperparameters=GRID, poll_interval=0.2, **runtime_for(backend),
         )
         final = SubmitTrainingJobOperator(
             task_id="final", module_name="tiny_trainer.task",

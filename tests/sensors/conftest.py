@@ -42,3 +42,21 @@ def deadline_service(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pyt
     finally:
         service.proc.terminate()
         service.proc.wait(timeout=15)
+
+
+@pytest.fixture(params=["ai-platform", "vertex"])
+def backend(request: pytest.FixtureRequest, local_service: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The default connection on the session's local service, once per backend (vertex skipped until served)."""
+    import urllib.error
+    import urllib.request
+
+    name: str = request.param
+    if name == "vertex":
+        url = f"{local_service.api_endpoint}/v1/projects/local-project/locations/us-central1/customJobs"
+        try:
+            with urllib.request.urlopen(url, timeout=10):
+                pass
+        except urllib.error.HTTPError:
+            pytest.skip("the local service does not serve the aiplatform v1 customJobs routes yet")
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", local_service.conn_json(name))
+    return name

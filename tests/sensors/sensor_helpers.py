@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 
-def submit_elsewhere(storage_endpoint: str, sdist: Path, *, args: list[str], **job_args: Any) -> str:
+def submit_elsewhere(storage_endpoint: str, sdist: Path, *, args: list[str], backend: str = "ai-platform",
+                     **job_args: Any) -> str:
     """Stage the tiny trainer and create a job through the hook (not an operator); returns its id."""
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
@@ -21,6 +22,8 @@ def submit_elsewhere(storage_endpoint: str, sdist: Path, *, args: list[str], **j
                    client_options={"api_endpoint": storage_endpoint}).create_bucket(bucket)
     job_id = f"elsewhere_{uuid.uuid4().hex[:10]}"
     uris = StagingHook().stage_package_uris([str(sdist)], job_id=job_id, staging_bucket=f"gs://{bucket}")
+    if backend == "vertex":  # the runtime and Python versions pick Vertex's prebuilt training container
+        job_args.update(runtime_version="2.8", python_version="3.7")
     body = build_training_job(job_id, module_name="tiny_trainer.task", package_uris=uris, region="us-central1",
                               user_args=args, **job_args)
     TrainingJobHook().create_job(body)

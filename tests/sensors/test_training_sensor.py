@@ -39,14 +39,14 @@ def context() -> dict[str, Any]:
     return {"ti": RecordingTI(), "run_id": "manual__2025-02-01T00:00:00+00:00"}
 
 
-def test_sensor_waits_for_a_job_submitted_elsewhere(local_conn: Any, tiny_sdist: Path) -> None:
-    job_id = submit_elsewhere(local_conn.storage_endpoint, tiny_sdist, args=["--sleep=1"],
+def test_sensor_waits_for_a_job_submitted_elsewhere(local_service: Any, backend: str, tiny_sdist: Path) -> None:
+    job_id = submit_elsewhere(local_service.storage_endpoint, tiny_sdist, args=["--sleep=1"], backend=backend,
                               max_wait_time="3600s", max_running_time="600s")
     task = sensor(job_id, deadline_grace=30)
     ctx = context()
     job = task.execute(ctx)
     assert job["jobId"] == job_id and job["state"] == "SUCCEEDED"
-    assert ctx["ti"].pushed[TrainingJobLink().xcom_key] == f"{local_conn.api_endpoint}/console/jobs/{job_id}"
+    assert ctx["ti"].pushed[TrainingJobLink().xcom_key] == f"{local_service.api_endpoint}/console/jobs/{job_id}"
     assert task.timeout == 3600 + 600 + 30  # timeout left unset: derived from the job's scheduling
 
 
@@ -58,8 +58,8 @@ def test_sensor_fails_with_the_jobs_error(local_conn: Any, tiny_sdist: Path) -> 
     assert task.timeout == 300  # an explicit timeout is kept
 
 
-def test_deferrable_sensor_defers_then_completes(local_conn: Any, tiny_sdist: Path) -> None:
-    job_id = submit_elsewhere(local_conn.storage_endpoint, tiny_sdist, args=["--sleep=2"])
+def test_deferrable_sensor_defers_then_completes(local_service: Any, backend: str, tiny_sdist: Path) -> None:
+    job_id = submit_elsewhere(local_service.storage_endpoint, tiny_sdist, args=["--sleep=2"], backend=backend)
     task = sensor(job_id, deferrable=True)
     ctx = context()
     with pytest.raises(TaskDeferred) as deferred:
