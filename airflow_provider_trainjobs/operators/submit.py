@@ -272,7 +272,7 @@ class SubmitTrainingJobOperator(BaseOperator):
         self._submitted_job_id = job_id
         self.log.info("training job %s is %s", job_id, job.get("state", "submitted"))
         context["ti"].xcom_push(key="job_id", value=job_id)
-        url = self.hook.console_url(job_id)
+        url = self.hook.console_url(job_id, job)
         TrainingJobLink.persist(context, url)
         self.log.info("job page: %s", url)
         if not self.wait_for_completion:
