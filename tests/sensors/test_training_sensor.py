@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk import DAG, conf
+from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
 from sensor_helpers import submit_elsewhere
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
@@ -29,10 +29,13 @@ class RecordingTI:
     def xcom_push(self, key: str, value: Any) -> None:
         self.pushed[key] = value
 
+    def get_first_reschedule_date(self, context: Any) -> None:
+        return None  # the first poke of the task instance
+
 
 def sensor(job_id: str, **kwargs: Any) -> TrainingJobSensor:
     with DAG("sensor_test", schedule=None):
-        return TrainingJobSensor(task_id="wait", job_id=job_id, poke_interval=0.2, **kwargs)
+        return TrainingJobSensor(task_id="wait", job_id=job_id, **{"poke_interval": 0.2, **kwargs})
 
 
 def context() -> dict[str, Any]:
@@ -89,3 +92,15 @@ def test_sensor_cancels_a_job_past_its_max_running_time(
     assert failed.value.limit == "maxRunningTime"
     hook = TrainingJobHook()
     assert hook.get_job(job_id)["state"] in ("CANCELLING", "CANCELLED")
+
+
+def test_reschedule_mode_frees_the_worker_while_the_job_runs(local_conn: Any, tiny_sdist: Path) -> None:
+    job_id = submit_elsewhere(local_conn.storage_endpoint, tiny_sdist, args=["--sleep=60"],
+                              max_running_time="900s")
+    task = sensor(job_id, mode="reschedule", poke_interval=30, deadline_grace=10)
+    try:
+        with pytest.raises(AirflowRescheduleException):
+            task.execute(context())
+        assert task.timeout == conf.getfloat("sensors", "default_timeout") + 900 + 10  # no maxWaitTime on the job
+    finally:
+        TrainingJobHook().cancel_job(job_id)
