@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from airflow.triggers.base import TriggerEvent
-from tiny_trainer import set_faults, tiny_job, unique_id
+from tiny_trainer import backend_job, set_faults, tiny_job, unique_id
 
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 from airflow_provider_trainjobs.triggers.training import TrainingJobTrigger
@@ -39,10 +39,11 @@ def test_serialize_round_trips() -> None:
 
 
 @pytest.mark.asyncio
-async def test_run_yields_one_success_event_with_the_job(tiny_package: str) -> None:
+async def test_run_yields_one_success_event_with_the_job(backend_conn: tuple[str, str]) -> None:
+    backend, package = backend_conn
     job_id = unique_id("trig_ok")
-    TrainingJobHook().create_job(tiny_job(job_id, tiny_package, lines=2))
-    events = await events_of(trigger_for(job_id))
+    TrainingJobHook().create_job(backend_job(backend, job_id, package, lines=2))
+    events = await events_of(trigger_for(job_id, backend=backend))
     assert len(events) == 1
     payload = events[0].payload
     assert payload["status"] == "success" and payload["job_id"] == job_id
@@ -52,9 +53,10 @@ async def test_run_yields_one_success_event_with_the_job(tiny_package: str) -> N
 
 
 @pytest.mark.asyncio
-async def test_run_reports_failure_with_the_error_message(tiny_package: str) -> None:
+async def test_run_reports_failure_with_the_error_message(backend_conn: tuple[str, str]) -> None:
+    backend, package = backend_conn
     job_id = unique_id("trig_fail")
-    TrainingJobHook().create_job(tiny_job(job_id, tiny_package, exit_code=2))
+    TrainingJobHook().create_job(backend_job(backend, job_id, package, exit_code=2))
     (event,) = await events_of(trigger_for(job_id))
     assert event.payload["status"] == "error"
     assert event.payload["job"]["state"] == "FAILED"
@@ -91,10 +93,11 @@ async def test_unknown_job_is_one_error_event(local_conn: Any) -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("cancel_on_kill", [True, False])
-async def test_on_kill_cancels_the_job_when_asked(tiny_package: str, cancel_on_kill: bool) -> None:
+async def test_on_kill_cancels_the_job_when_asked(backend_conn: tuple[str, str], cancel_on_kill: bool) -> None:
+    backend, package = backend_conn
     job_id = unique_id("trig_kill")
     hook = TrainingJobHook()
-    hook.create_job(tiny_job(job_id, tiny_package, sleep=60))
+    hook.create_job(backend_job(backend, job_id, package, sleep=60))
     trigger = trigger_for(job_id, cancel_on_kill=cancel_on_kill)
     waiting = asyncio.create_task(events_of(trigger))
     await asyncio.sleep(0.3)
