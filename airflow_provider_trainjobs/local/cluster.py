@@ -28,6 +28,9 @@ LogSink = Callable[[str, str, str | None, str], None]  # severity, task_name, tr
 # Replica counts the cloud's predefined tiers stand for (workers, parameter servers).
 _TIERS: dict[str, tuple[int, int]] = {"STANDARD_1": (4, 3), "PREMIUM_1": (19, 11)}
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_CONTAINER_ENV = ("TF_CONFIG", "CLUSTER_SPEC", "CLOUD_ML_JOB_ID", "CLOUD_ML_PROJECT_ID", "CLOUD_ML_TRIAL_ID",
+                  "CLOUD_ML_HP_METRIC_FILE", "STORAGE_EMULATOR_HOST")
+VERTEX_ENV = ("AIP_MODEL_DIR", "AIP_CHECKPOINT_DIR", "AIP_TENSORBOARD_LOG_DIR", "TRAINJOBS_GCS_ROOT")
 _docker_answer: tuple[bool, str] | None = None
 
 
@@ -60,9 +63,12 @@ class ReplicaPlan:
 
     task_type: str
     index: int
+    pool: int | None = None  # Vertex worker pool index (None for ml v1 jobs)
 
     @property
     def task_name(self) -> str:
+        if self.pool is not None:
+            return f"workerpool{self.pool}-{self.index}"
         kind = {"chief": "master", "ps": "ps"}.get(self.task_type, self.task_type)
         return f"{kind}-replica-{self.index}"
 
@@ -101,6 +107,33 @@ def plan_replicas(training: dict[str, Any], max_replicas: int) -> tuple[list[Rep
     return plans, note
 
 
+def plan_vertex_replicas(vertex: dict[str, Any], max_replicas: int) -> tuple[list[ReplicaPlan], str | None]:
+    """Vertex worker pools as replicas (pool 0 chief, 1 workers, 2 ps, 3 evaluators), capped like plan_replicas."""
+    types = ("chief", "worker", "ps", "evaluator")
+    asked = [(pool["index"], int(pool["replicaCount"])) for pool in vertex["pools"]]
+    total = sum(count for _, count in asked)
+    room = max(1, max_replicas)
+    plans: list[ReplicaPlan] = []
+    kept: list[str] = []
+    for pool, count in asked:
+        keep = min(count, room)
+        room -= keep
+        plans += [ReplicaPlan(types[pool], i, pool) for i in range(keep)]
+        kept.append(f"workerpool{pool}: {keep} of {count}")
+    note = None
+    if total > max(1, max_replicas):
+        note = (f"The job asks for {total} replicas; this service runs at most {max(1, max_replicas)}"
+                f" (--max-replicas): starting {', '.join(kept)}.")
+    return plans, note
+
+
+def plan_job(job: dict[str, Any], max_replicas: int) -> tuple[list[ReplicaPlan], str | None]:
+    """The replicas of an engine job record: its Vertex worker pools, or its ml v1 tier."""
+    if job.get("vertex"):
+        return plan_vertex_replicas(job["vertex"], max_replicas)
+    return plan_replicas(job["trainingInput"], max_replicas)
+
+
 def cluster_spec(plans: list[ReplicaPlan]) -> dict[str, list[str]]:
     """Free 127.0.0.1 ports for every replica except evaluators (never part of the cluster)."""
     cluster: dict[str, list[str]] = {}
@@ -108,6 +141,18 @@ def cluster_spec(plans: list[ReplicaPlan]) -> dict[str, list[str]]:
         if plan.task_type != "evaluator":
             cluster.setdefault(plan.task_type, []).append(f"127.0.0.1:{_free_port()}")
     return cluster
+
+
+def vertex_cluster_specs(plans: list[ReplicaPlan]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(TF_CONFIG cluster by chief/worker/ps, CLUSTER_SPEC cluster by workerpoolN), one address per replica."""
+    tf_cluster: dict[str, list[str]] = {}
+    pools: dict[str, list[str]] = {}
+    for plan in plans:
+        address = f"127.0.0.1:{_free_port()}"
+        pools.setdefault(f"workerpool{plan.pool}", []).append(address)
+        if plan.task_type != "evaluator":
+            tf_cluster.setdefault(plan.task_type, []).append(address)
+    return tf_cluster, pools
 
 
 @dataclass
@@ -131,6 +176,8 @@ class RunContext:
     trial_id: str | None = None
     extra_args: list[str] = field(default_factory=list)
     metric_file: Path | None = None
+    vertex: dict[str, Any] | None = None  # the record's ``vertex`` section for Vertex AI jobs
+    gcs_root: Path | None = None  # the job's /gcs view (Vertex jobs), exported as TRAINJOBS_GCS_ROOT
 
 
 class Cluster:
@@ -143,19 +190,23 @@ class Cluster:
         self.replicas: list[Replica] = []
         self.started_at = 0.0
         self.ended_at = 0.0
+        self._pool_cluster: dict[str, list[str]] = {}
 
     # ----------------------------------------------------------------------------- starting
     def _env(self, plan: ReplicaPlan, cluster: dict[str, list[str]]) -> dict[str, str]:
         ctx = self.ctx
         env = dict(os.environ)
-        for key in ("TF_CONFIG", "CLUSTER_SPEC", "CLOUD_ML_TRIAL_ID", "CLOUD_ML_HP_METRIC_FILE"):
+        for key in ("TF_CONFIG", "CLUSTER_SPEC", "CLOUD_ML_TRIAL_ID", "CLOUD_ML_HP_METRIC_FILE", *VERTEX_ENV):
             env.pop(key, None)
         task: dict[str, Any] = {"type": plan.task_type, "index": plan.index}
         if ctx.trial_id is not None:
             task["trial"] = ctx.trial_id
-        tf_config = {"cluster": cluster, "task": task, "job": ctx.training, "environment": "cloud"}
-        env["TF_CONFIG"] = json.dumps(tf_config)
-        env["CLUSTER_SPEC"] = json.dumps(tf_config)
+        if ctx.vertex is not None:
+            self._vertex_env(env, plan, cluster, task)
+        else:
+            tf_config = {"cluster": cluster, "task": task, "job": ctx.training, "environment": "cloud"}
+            env["TF_CONFIG"] = json.dumps(tf_config)
+            env["CLUSTER_SPEC"] = json.dumps(tf_config)
         env["CLOUD_ML_JOB_ID"] = ctx.job_id
         env["CLOUD_ML_PROJECT_ID"] = ctx.project
         env["STORAGE_EMULATOR_HOST"] = ctx.storage_endpoint
@@ -171,7 +222,59 @@ class Cluster:
             env["PYTHONPATH"] = os.pathsep.join(paths)
         return env
 
+    def _vertex_env(self, env: dict[str, str], plan: ReplicaPlan, cluster: dict[str, list[str]],
+                    task: dict[str, Any]) -> None:
+        """Vertex's view: TF_CONFIG (chief/worker/ps), CLUSTER_SPEC (workerpoolN), AIP_* dirs, the pool's env."""
+        ctx = self.ctx
+        vertex = ctx.vertex or {}
+        job_spec = vertex.get("jobSpec") or {}
+        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": task, "job": job_spec, "environment": "cloud"})
+        pool_task: dict[str, Any] = {"type": f"workerpool{plan.pool}", "index": plan.index}
+        if ctx.trial_id is not None:
+            pool_task["trial"] = ctx.trial_id
+        env["CLUSTER_SPEC"] = json.dumps({"cluster": self._pool_cluster, "environment": "cloud", "task": pool_task,
+                                          "job": job_spec})
+        prefix = str((vertex.get("baseOutputDirectory") or {}).get("outputUriPrefix") or "")
+        if prefix:
+            base = prefix.rstrip("/") + "/" + (f"{ctx.trial_id}/" if ctx.trial_id is not None else "")
+            env["AIP_MODEL_DIR"] = base + "model/"
+            env["AIP_CHECKPOINT_DIR"] = base + "checkpoints/"
+            env["AIP_TENSORBOARD_LOG_DIR"] = base + "logs/"
+        if ctx.gcs_root is not None:
+            env["TRAINJOBS_GCS_ROOT"] = str(ctx.gcs_root)
+        env.update(self._pool(plan).get("env") or {})
+
+    def _pool(self, plan: ReplicaPlan) -> dict[str, Any]:
+        pools = (self.ctx.vertex or {}).get("pools") or []
+        return next((p for p in pools if p["index"] == plan.pool), {})
+
+    def _vertex_command(self, plan: ReplicaPlan, env: dict[str, str]) -> list[str]:
+        pool = self._pool(plan)
+        args = [*pool.get("args", []), *self.ctx.extra_args]
+        image = pool.get("imageUri")
+        if not image:
+            return [sys.executable, "-m", str(pool["pythonModule"]), *args]
+        command = ["docker", "run", "--rm", "--network", "host", "--name", self._container_name(plan)]
+        for key in (*_CONTAINER_ENV, *VERTEX_ENV, *pool.get("env", {})):
+            if key in env:
+                command += ["-e", key]
+        entry = list(pool.get("command") or [])
+        if entry:
+            return [*command, "--entrypoint", entry[0], image, *entry[1:], *args]
+        return [*command, image, *args]
+
+    def _container_name(self, plan: ReplicaPlan) -> str:
+        return f"trainjobs-{self.ctx.job_id}-{self.ctx.trial_id or 0}-{plan.task_name}"
+
+    @property
+    def _uses_docker(self) -> bool:
+        if self.ctx.vertex is not None:
+            return any(p.get("imageUri") for p in self.ctx.vertex.get("pools") or [])
+        return bool((self.ctx.training.get("masterConfig") or {}).get("imageUri"))
+
     def _command(self, plan: ReplicaPlan, env: dict[str, str]) -> list[str]:
+        if self.ctx.vertex is not None:
+            return self._vertex_command(plan, env)
         training = self.ctx.training
         args = [str(a) for a in training.get("args") or []] + self.ctx.extra_args
         job_dir = training.get("jobDir")
@@ -184,8 +287,7 @@ class Cluster:
         if image:
             command = ["docker", "run", "--rm", "--network", "host",
                        "--name", f"trainjobs-{self.ctx.job_id}-{self.ctx.trial_id or 0}-{plan.task_name}"]
-            for key in ("TF_CONFIG", "CLUSTER_SPEC", "CLOUD_ML_JOB_ID", "CLOUD_ML_PROJECT_ID", "CLOUD_ML_TRIAL_ID",
-                        "CLOUD_ML_HP_METRIC_FILE", "STORAGE_EMULATOR_HOST"):
+            for key in _CONTAINER_ENV:
                 if key in env:
                     command += ["-e", key]
             entry = [str(c) for c in config.get("containerCommand") or []]
@@ -211,7 +313,10 @@ class Cluster:
         stream.close()
 
     def start(self) -> None:
-        cluster = cluster_spec(self.plans)
+        if self.ctx.vertex is not None:
+            cluster, self._pool_cluster = vertex_cluster_specs(self.plans)
+        else:
+            cluster = cluster_spec(self.plans)
         workdir = self.ctx.workdir
         self.started_at = time.time()
         for plan in self.plans:
@@ -268,7 +373,8 @@ class Cluster:
             what = f"was terminated by signal {-code}"
         else:
             what = f"exited with a non-zero status of {code}"
-        message = f"The replica {kind} {plan.index} {what}."
+        who = plan.task_name if plan.pool is not None else f"{kind} {plan.index}"
+        message = f"The replica {who} {what}."
         if replica.stderr_tail:
             message += " Last lines of stderr:\n" + "\n".join(replica.stderr_tail)
         return message
@@ -282,9 +388,9 @@ class Cluster:
                 alive.append(replica)
             except (ProcessLookupError, PermissionError):
                 pass
-            if replica.plan and (self.ctx.training.get("masterConfig") or {}).get("imageUri"):
+            if replica.plan and self._uses_docker:
                 subprocess.run(
-                    ["docker", "kill", f"trainjobs-{self.ctx.job_id}-{self.ctx.trial_id or 0}-{replica.plan.task_name}"],
+                    ["docker", "kill", self._container_name(replica.plan)],
                     capture_output=True,
                     check=False,
                 )

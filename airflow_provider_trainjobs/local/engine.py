@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_trainjobs.local.cluster import Cluster, RunContext, docker_available, plan_replicas
+from airflow_provider_trainjobs.local.cluster import Cluster, RunContext, docker_available, plan_job
+from airflow_provider_trainjobs.local.gcs_view import GcsView
 from airflow_provider_trainjobs.local.packages import PackageCache, PackageError
 from airflow_provider_trainjobs.local.store import Store, rfc3339
 
@@ -66,6 +67,7 @@ class Run:
     cancel: threading.Event = field(default_factory=threading.Event)
     clusters: list[Cluster] = field(default_factory=list)
     thread: threading.Thread | None = None
+    gcs: GcsView | None = None
 
 
 class Deadline(Exception):
@@ -337,6 +339,11 @@ class Engine:
         finally:
             for cluster in run.clusters:
                 cluster.kill(grace=1.0)
+            if run.gcs is not None and not self._stopping:
+                try:
+                    run.gcs.push()
+                except Exception as err:  # noqa: BLE001 - the job's outcome stands; say what was not uploaded
+                    self.log(project, job_id, "WARNING", f"Uploading the /gcs view back to Cloud Storage failed: {err}")
             with self._lock:
                 self._runs.pop((project, job_id), None)
                 if not self._stopping:
@@ -354,9 +361,8 @@ class Engine:
             limit = self.running_limit(job)
             if now - parse_rfc3339(job["startTime"]) > limit * self.deadline_scale:
                 shown = ((job.get("trainingInput") or {}).get("scheduling") or {}).get("maxRunningTime") or "604800s"
-                raise Deadline(
-                    f"Job exceeded scheduling.maxRunningTime ({shown}) while RUNNING; it was cancelled by the service."
-                )
+                field = "scheduling.timeout" if job.get("vertex") else "scheduling.maxRunningTime"
+                raise Deadline(f"Job exceeded {field} ({shown}) while RUNNING; it was cancelled by the service.")
         else:
             limit_wait = self._wait_limit(job)
             if limit_wait is not None and now - parse_rfc3339(job["createTime"]) > limit_wait * self.deadline_scale:
@@ -364,6 +370,15 @@ class Engine:
                     f"Job exceeded scheduling.maxWaitTime ({job['trainingInput']['scheduling']['maxWaitTime']})"
                     " while PREPARING; it was cancelled by the service."
                 )
+
+    def _gcs_view(self, project: str, job_id: str, vertex: dict[str, Any]) -> GcsView | None:
+        """The job's /gcs view: the buckets it names, mirrored under its work dir (None when it names none)."""
+        buckets = list(vertex.get("buckets") or [])
+        if not buckets:
+            return None
+        root = self.data_dir / "work" / project / job_id / "gcs"
+        return GcsView(root, self.storage_endpoint, project, buckets,
+                       lambda severity, line: self.log(project, job_id, severity, line))
 
     def sink_for(self, project: str, job_id: str) -> Callable[[str, str, str | None, str], None]:
         def sink(severity: str, task: str, trial: str | None, message: str) -> None:
@@ -375,26 +390,43 @@ class Engine:
         project, job_id = run.project, run.job_id
         job = self._get(project, job_id)
         training = job["trainingInput"]
+        vertex = job.get("vertex")
         workdir = self.data_dir / "work" / project / job_id
         self.check(run, job)
-        image = (training.get("masterConfig") or {}).get("imageUri")
+        field, image = "masterConfig.imageUri", (training.get("masterConfig") or {}).get("imageUri")
+        uris = list(training.get("packageUris") or [])
+        if vertex:
+            from airflow_provider_trainjobs.local.vertex_jobs import container_pool, package_uris
+
+            pool = container_pool(vertex)
+            field = f"workerPoolSpecs[{pool['index']}].containerSpec.imageUri" if pool else field
+            image, uris = (pool or {}).get("imageUri"), package_uris(vertex)
+        python_path: list[Path] = []
         if image:
             ok, why = docker_available()
             if not ok:
                 return "FAILED", (
-                    f"masterConfig.imageUri: the custom container {image} needs a Docker engine and none answers"
+                    f"{field}: the custom container {image} needs a Docker engine and none answers"
                     f" on this machine ({why}); the local service cannot run it."
                 )
-            python_path: list[Path] = []
-        else:
+        if uris:
             python_path = self.packages.install(
-                project, list(training.get("packageUris") or []), workdir / "packages",
-                lambda line: self.log(project, job_id, "INFO", line),
+                project, uris, workdir / "packages", lambda line: self.log(project, job_id, "INFO", line),
             )
         for key in ("runtimeVersion", "pythonVersion"):
-            if training.get(key):
+            if training.get(key) and not vertex:
                 self.log(project, job_id, "INFO",
                          f"{key} {training[key]} recorded; the local service runs the trainer with its own interpreter.")
+        for pool in (vertex or {}).get("pools") or []:
+            if pool.get("executorImageUri"):
+                self.log(project, job_id, "INFO",
+                         f"workerPoolSpecs[{pool['index']}].pythonPackageSpec.executorImageUri"
+                         f" {pool['executorImageUri']} recorded; the local service runs the trainer with its own"
+                         " interpreter.")
+        if vertex:
+            run.gcs = self._gcs_view(project, job_id, vertex)
+            if run.gcs is not None:
+                run.gcs.pull()
         job = self._get(project, job_id)
         self.check(run, job)
         if job["state"] == "CANCELLING":
@@ -408,10 +440,11 @@ class Engine:
 
                 runner = run_tuning
             return runner(self, run, job, python_path)
-        plans, note = plan_replicas(training, self.max_replicas)
+        plans, note = plan_job(job, self.max_replicas)
         if note:
             self.log(project, job_id, "WARNING", note)
-        ctx = RunContext(project, job_id, training, workdir / "run", python_path, self.storage_endpoint)
+        ctx = RunContext(project, job_id, training, workdir / "run", python_path, self.storage_endpoint,
+                         vertex=vertex, gcs_root=run.gcs.root if run.gcs is not None else None)
         cluster = Cluster(ctx, plans, self.sink_for(project, job_id))
         run.clusters.append(cluster)
         cluster.start()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_trainjobs.local.cluster import Cluster, RunContext, plan_replicas
+from airflow_provider_trainjobs.local.cluster import Cluster, RunContext, plan_job
 from airflow_provider_trainjobs.local.store import rfc3339
 
 if TYPE_CHECKING:
@@ -104,7 +104,8 @@ class _Tuning:
         ctx = RunContext(
             self.project, self.job_id, self.training, workdir, self.python_path, self.engine.storage_endpoint,
             trial_id=trial_id, extra_args=[f"--{name}={value}" for name, value in params.items()],
-            metric_file=metric_file,
+            metric_file=metric_file, vertex=self.job.get("vertex"),
+            gcs_root=self.run.gcs.root if self.run.gcs is not None else None,
         )
         cluster = Cluster(ctx, plans, self.engine.sink_for(self.project, self.job_id))
         record: dict[str, Any] = {"trialId": trial_id, "hyperparameters": dict(params), "state": "RUNNING",
@@ -172,7 +173,7 @@ class _Tuning:
         parallel = max(1, min(int(self.spec.get("maxParallelTrials") or 1), self.engine.max_concurrent_jobs))
         max_failed = int(self.spec.get("maxFailedTrials") or 0)
         early_stopping = bool(self.spec.get("enableTrialEarlyStopping"))
-        plans, note = plan_replicas(self.training, self.engine.max_replicas)
+        plans, note = plan_job(self.job, self.engine.max_replicas)
         if note:
             self.log("WARNING", note)
         self.log("INFO", f"Hyperparameter tuning: {total} trials, at most {parallel} in parallel,"
