@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from airflow_provider_trainjobs.local import vertex_api
 from airflow_provider_trainjobs.local.engine import (
     Aborted,
     AlreadyExists,
@@ -153,6 +154,14 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/v2/entries:list" and method == "POST":
             self._send(200, self._entries(self._body()))
             return
+        if vertex_api.matches(path):
+            body = self._body() if method == "POST" else None
+            try:
+                code, answer = vertex_api.handle(engine, method, path, query, body)
+            except vertex_api.VertexError as err:
+                raise ApiError(err.code, err.message, err.status) from None
+            self._send(code, answer)
+            return
         if match := _JOBS.match(path):
             project = match["project"]
             if method == "POST":
@@ -172,17 +181,19 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(405, f"{method} is not allowed on {path}")
         if match := _JOB.match(path):
             project, job_id = match["project"], match["job"]
+            body = self._body() if method in ("POST", "PATCH") else {}  # read before any answer (keep-alive)
             try:
+                if "vertex" in engine.get(project, job_id):  # a Vertex job: not an ml v1 resource
+                    raise NotFound(f"Field: name Error: The specified job projects/{project}/jobs/{job_id} was"
+                                   " not found.")
                 if match["verb"] == ":cancel":
                     if method != "POST":
                         raise ApiError(405, f"{method} is not allowed on {path}")
-                    self._body()
                     engine.cancel(project, job_id)
                     self._send(200, {})
                 elif method == "GET":
                     self._send(200, engine.get(project, job_id))
                 elif method == "PATCH":
-                    body = self._body()
                     try:
                         job = engine.patch_labels(project, job_id, body, query.get("updateMask", ""))
                     except Aborted as err:
@@ -218,7 +229,7 @@ class Handler(BaseHTTPRequestHandler):
             predicate = parse_job_filter(query.get("filter"))
         except FilterError as err:
             raise ApiError(400, str(err)) from None
-        jobs = [job for job in self.server.engine.list(project) if predicate(job)]
+        jobs = [job for job in self.server.engine.list(project) if "vertex" not in job and predicate(job)]
         page = jobs[offset : offset + page_size]
         result: dict[str, Any] = {}
         if page:

@@ -1,0 +1,143 @@
+"""The ``aiplatform`` v1 routes of the local service: customJobs and hyperparameterTuningJobs.
+
+``POST/GET /v1/projects/{p}/locations/{l}/{kind}``, ``GET .../{kind}/{id}`` and ``POST .../{kind}/{id}:cancel``
+for kind = customJobs | hyperparameterTuningJobs. Jobs run on the same engine as the ml v1 routes (see
+``vertex_jobs``); ids are numeric and assigned here. Errors use Google's JSON shape through ``ApiError``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_trainjobs.local.engine import FailedPrecondition, NotFound
+from airflow_provider_trainjobs.local.filters import FilterError, parse_job_filter
+from airflow_provider_trainjobs.local.validation import InvalidRequest
+from airflow_provider_trainjobs.local.vertex_jobs import (
+    CUSTOM_JOBS,
+    TUNING_JOBS,
+    filter_view,
+    new_record,
+    to_resource,
+    validate_request,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_trainjobs.local.engine import Engine
+
+PREFIX = "/v1/projects/"
+_ROUTE = re.compile(
+    r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/(?P<kind>customJobs|hyperparameterTuningJobs)"
+    r"(?:/(?P<id>[^/:]+)(?P<verb>:cancel)?)?$"
+)
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+_ids = threading.Lock()
+_last_id = 0
+
+
+class VertexError(Exception):
+    """An API error for the server to answer (code, message, status)."""
+
+    def __init__(self, code: int, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def matches(path: str) -> bool:
+    return bool(_ROUTE.match(path))
+
+
+def _new_id() -> str:
+    """A numeric id, strictly increasing within the process and across restarts (time-based, 19 digits)."""
+    global _last_id
+    with _ids:
+        _last_id = max(time.time_ns(), _last_id + 1)
+        return str(_last_id)
+
+
+def _record(engine: Engine, project: str, location: str, kind: str, job_id: str) -> dict[str, Any]:
+    name = f"projects/{project}/locations/{location}/{kind}/{job_id}"
+    missing = VertexError(404, f"The {kind[:-1]} {name} was not found.", "NOT_FOUND")
+    try:
+        job = engine.get(project, job_id)
+    except NotFound:
+        raise missing from None
+    vertex = job.get("vertex") or {}
+    if vertex.get("kind") != kind or vertex.get("location") != location:
+        raise missing
+    return job
+
+
+def resource(engine: Engine, project: str, job: dict[str, Any]) -> dict[str, Any]:
+    history = engine.store.history(project, job["jobId"])
+    return to_resource(job, history[-1][1] if history else None)
+
+
+def handle(engine: Engine, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+    """Answer one request on a Vertex route; raises VertexError for error answers."""
+    match = _ROUTE.match(path)
+    if not match:
+        raise VertexError(404, f"Requested entity was not found: no route for {method} {path}", "NOT_FOUND")
+    project, location, kind = match["project"], match["location"], match["kind"]
+    job_id, verb = match["id"], match["verb"]
+    if job_id is None:
+        if method == "POST":
+            try:
+                validate_request(kind, body)
+            except InvalidRequest as err:
+                raise VertexError(400, str(err), "INVALID_ARGUMENT") from None
+            new_id = _new_id()
+            job = engine.create(project, new_record(kind, project, location, new_id, body))
+            return 200, resource(engine, project, job)
+        if method == "GET":
+            return 200, _list(engine, project, location, kind, query)
+    elif verb == ":cancel":
+        if method == "POST":
+            job = _record(engine, project, location, kind, job_id)
+            try:
+                engine.cancel(project, job_id)
+            except FailedPrecondition:
+                state = resource(engine, project, engine.get(project, job_id))["state"]
+                raise VertexError(400, f"Cannot cancel {job['vertex']['name']}: it is {state}.",
+                                  "FAILED_PRECONDITION") from None
+            return 200, {}
+    elif method == "GET":
+        return 200, resource(engine, project, _record(engine, project, location, kind, job_id))
+    raise VertexError(405, f"{method} is not allowed on {path}", "METHOD_NOT_ALLOWED")
+
+
+def _list(engine: Engine, project: str, location: str, kind: str, query: dict[str, str]) -> dict[str, Any]:
+    try:
+        page_size = int(query.get("pageSize") or DEFAULT_PAGE_SIZE)
+    except ValueError:
+        raise VertexError(400, "pageSize: must be an integer", "INVALID_ARGUMENT") from None
+    if not 0 <= page_size <= MAX_PAGE_SIZE:
+        raise VertexError(400, f"pageSize: must be between 0 and {MAX_PAGE_SIZE}; got {page_size}",
+                          "INVALID_ARGUMENT")
+    page_size = page_size or DEFAULT_PAGE_SIZE
+    token = query.get("pageToken") or "0"
+    try:
+        offset = int(token)
+    except ValueError:
+        raise VertexError(400, f"pageToken: {token!r} is not a token this service issued",
+                          "INVALID_ARGUMENT") from None
+    try:
+        predicate = parse_job_filter(query.get("filter"))
+    except FilterError as err:
+        raise VertexError(400, str(err), "INVALID_ARGUMENT") from None
+    found = []
+    for job in engine.list(project):
+        vertex = job.get("vertex") or {}
+        if vertex.get("kind") == kind and vertex.get("location") == location:
+            item = resource(engine, project, job)
+            if predicate(filter_view(item)):
+                found.append(item)
+    page = found[offset : offset + page_size]
+    key = CUSTOM_JOBS if kind == CUSTOM_JOBS else TUNING_JOBS
+    result: dict[str, Any] = {key: page} if page else {}
+    if offset + page_size < len(found):
+        result["nextPageToken"] = str(offset + page_size)
+    return result
