@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--fail-when-x", type=float, default=None)
     parser.add_argument("--tag", default="training/hptuning/metric")
+    parser.add_argument("--vertex-exit", type=int, default=0)
     args, unknown = parser.parse_known_args()
     tf_config = json.loads(os.environ.get("TF_CONFIG", "{}"))
     task = tf_config.get("task", {})
@@ -76,6 +77,37 @@ def main() -> int:
         if task.get("type") == "ps":
             time.sleep(120)
         return 0
+    if args.mode == "vertexenv":
+        # Vertex AI view: dump what this replica sees into the job's /gcs view ($TRAINJOBS_GCS_ROOT), which
+        # the service uploads when the job ends; the primary waits until every replica has written its file.
+        root = os.environ["TRAINJOBS_GCS_ROOT"]
+        local = os.path.join(root, os.environ["AIP_MODEL_DIR"][len("gs://"):])
+        spec = json.loads(os.environ["CLUSTER_SPEC"])
+        names = ("AIP_MODEL_DIR", "AIP_CHECKPOINT_DIR", "AIP_TENSORBOARD_LOG_DIR", "CLOUD_ML_PROJECT_ID",
+                 "CLOUD_ML_JOB_ID", "CLOUD_ML_TRIAL_ID", "STORAGE_EMULATOR_HOST", "TF_CONFIG", "CLUSTER_SPEC",
+                 "POOL_VAR", "TRAINJOBS_GCS_ROOT")
+        seen = {name: os.environ.get(name) for name in names}
+        seen["argv"] = sys.argv[1:]
+        inputs = os.path.join(root, args.kind[len("gs://"):]) if args.kind else ""
+        seen["input"] = open(inputs).read() if inputs and os.path.exists(inputs) else None
+        os.makedirs(os.path.join(local, "env"), exist_ok=True)
+        me = f"{spec['task']['type']}-{spec['task']['index']}"
+        with open(os.path.join(local, "env", me + ".json.tmp"), "w") as fh:
+            json.dump(seen, fh)
+        os.replace(os.path.join(local, "env", me + ".json.tmp"), os.path.join(local, "env", me + ".json"))
+        print("vertex env dumped for " + me)
+        if spec["task"]["type"] == "workerpool0":
+            expected = sum(len(v) for v in spec["cluster"].values())
+            for _ in range(400):
+                if len([n for n in os.listdir(os.path.join(local, "env")) if n.endswith(".json")]) >= expected:
+                    break
+                time.sleep(0.02)
+            if args.vertex_exit:
+                print("ValueError: vertex trainer failed on purpose", file=sys.stderr)
+                return args.vertex_exit
+            return 0
+        time.sleep(args.sleep)
+        return 0
     if args.mode == "hp":
         import hypertune
 
@@ -92,7 +124,8 @@ def main() -> int:
             if step < args.steps:
                 time.sleep(args.sleep)
         print(json.dumps({"trial": os.environ.get("CLOUD_ML_TRIAL_ID"), "value": value, "task": task,
-                          "metric_file": os.environ.get("CLOUD_ML_HP_METRIC_FILE")}))
+                          "metric_file": os.environ.get("CLOUD_ML_HP_METRIC_FILE"),
+                          "model_dir": os.environ.get("AIP_MODEL_DIR")}))
         return 0
     print(f"unknown mode {args.mode}", file=sys.stderr)
     return 2
