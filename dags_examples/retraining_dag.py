@@ -8,7 +8,7 @@ Runs against whatever ``google_cloud_default`` points at: the local service (``m
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ with DAG(
     catchup=False,
     params={"bucket": "trainjobs-demo", "samples": 800, "epochs": 20},
     tags=["trainjobs", "example"],
-    default_args={"retries": 1},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
 ) as dag:
 
     @task
@@ -79,6 +79,8 @@ with DAG(
         packages=package.output,
         module_name="trainer.task",
         job_dir=f"{RUN_DIR}/final",
+        runtime_version="2.11",  # the prebuilt training container on Vertex AI
+        python_version="3.7",
         user_args=[
             f"--train-data={DATA}",
             "--num-epochs={{ params.epochs }}",

@@ -266,7 +266,17 @@ class SubmitTrainingJobOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        body = self.prepare_job(context)
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_provider_trainjobs.hooks.staging import StagingError
+        from airflow_provider_trainjobs.packaging import PackagingError
+        from airflow_provider_trainjobs.spec import InvalidJobSpec
+
+        try:
+            body = self.prepare_job(context)
+        except (InvalidJobSpec, StagingError, PackagingError) as err:
+            # Bad input fails the same way on every try: fail now instead of waiting out the retries.
+            raise AirflowFailException(str(err)) from err
         job = self.hook.create_job(body, on_conflict=self.on_conflict)
         job_id = str(job.get("jobId") or body["jobId"])
         self._submitted_job_id = job_id

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import DAG
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from google.cloud import storage
 from job_helpers import RUN_ID, TINY_TRAINER, make_context, render_and_execute, runtime_for
 
@@ -105,8 +105,10 @@ def test_bad_input_fails_before_anything_is_built_uploaded_or_submitted(
     bucket = new_bucket()
     op = submit_op(unique_dag_id, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
                    staging_bucket=f"gs://{bucket.name}", **arguments)
-    with pytest.raises(InvalidJobSpec, match=field):
+    with pytest.raises(AirflowFailException, match=field) as failed:  # no retries: bad input stays bad
         render_and_execute(op, make_context(op))
+    assert isinstance(failed.value.__cause__, InvalidJobSpec)
+    assert str(failed.value) == str(failed.value.__cause__)  # the one message naming the field and rule
     assert list(bucket.list_blobs()) == []
     assert [j for j in TrainingJobHook().list_jobs() if j["jobId"].startswith(unique_dag_id)] == []
 

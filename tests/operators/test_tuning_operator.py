@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowFailException
 from google.cloud import storage
 from job_helpers import TINY_TRAINER, make_context, render_and_execute, runtime_for
 
@@ -62,8 +63,9 @@ def test_a_tuning_job_needs_hyperparameters(unique_dag_id: str, local_conn: Any)
     with DAG(unique_dag_id, schedule=None):
         tune = HyperparameterTuningJobOperator(task_id="tune", module_name="tiny_trainer.task",
                                                packages=["gs://some-bucket/tiny_trainer-0.0.0.tar.gz"])
-    with pytest.raises(InvalidJobSpec, match="trainingInput.hyperparameters"):
+    with pytest.raises(AirflowFailException, match="trainingInput.hyperparameters") as failed:
         render_and_execute(tune, make_context(tune))
+    assert isinstance(failed.value.__cause__, InvalidJobSpec)
 
 
 def test_resume_previous_job_id_is_added_to_the_spec_from_config(
