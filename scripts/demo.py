@@ -11,45 +11,23 @@ Exits non-zero unless the final training job SUCCEEDED and its model file exists
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from datetime import datetime
 from pathlib import Path
 
+from airflow_provider_trainjobs.local.launcher import LOCAL_PROJECT, start_service
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / ".demo"
 DAG_ID = "retraining"
-PROJECT = "local-project"
+PROJECT = LOCAL_PROJECT
 BUCKET = "trainjobs-demo"
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """Wait until ``url`` answers 200, failing early if ``proc`` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the local service exited with {proc.returncode}; see {DEMO_DIR / 'service.log'}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"the local service did not answer {url} within {timeout:.0f}s")
 
 
 def step(message: str) -> None:
@@ -64,22 +42,44 @@ def airflow_env(home: Path) -> dict[str, str]:
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags_examples"),
         AIRFLOW__CORE__UNIT_TEST_MODE="False",
+        PYTHONWARNINGS="ignore",  # e.g. the graphviz notice `airflow dags test` prints; unrelated to the demo
     )
     return env
 
 
-def start_service(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """Start ``python -m airflow_provider_trainjobs.local serve`` on free ports; returns (proc, api, storage)."""
-    port, storage_port = free_port(), free_port()
-    log = open(DEMO_DIR / "service.log", "ab")  # noqa: SIM115 - held by the child process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_trainjobs.local", "serve", "--data-dir", str(data_dir),
-         "--port", str(port), "--storage-port", str(storage_port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    api = f"http://127.0.0.1:{port}"
-    wait_http(f"{api}/healthz", proc)
-    return proc, api, f"http://127.0.0.1:{storage_port}"
+# structlog lines: "<timestamp> [level    ] message [logger] key=value ..."
+_LOG_LINE = re.compile(r"^\S+Z \[(?P<level>\w+)\s*\] (?P<message>.*?) \[(?P<logger>[\w.]+)\]")
+_TRAINER_CHATTER = re.compile(r"\] (epoch \d+/\d+ |Saved checkpoint )")
+
+
+def _shown(line: str) -> str | None:
+    """What the demo prints of one ``airflow dags test`` line (the full output goes to the log file)."""
+    match = _LOG_LINE.match(line)
+    if match is None:
+        return line.rstrip()  # the tasks' own prints
+    message, logger, level = match["message"], match["logger"], match["level"]
+    if message.startswith("[DAG TEST] starting task_id="):
+        return f"\n--- task {message.split('=')[1].split()[0]}"
+    if _TRAINER_CHATTER.search(line):
+        return None
+    if "airflow_provider_trainjobs" in logger or level in ("error", "critical"):
+        return f"    {message}"
+    return None
+
+
+def run_dags_test(command: list[str], env: dict[str, str], log_path: Path) -> int:
+    """Run ``airflow dags test``, keeping its whole output in ``log_path`` and printing the story of the run."""
+    print(f"(full output: {log_path.relative_to(ROOT)}; per-epoch trainer lines are left out here)")
+    with open(log_path, "w") as log, subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            shown = _shown(line)
+            if shown:
+                print(shown, flush=True)
+    return proc.returncode
 
 
 def serves_vertex(api: str) -> bool:
@@ -90,16 +90,6 @@ def serves_vertex(api: str) -> bool:
             return bool(resp.status == 200)
     except (urllib.error.HTTPError, OSError):
         return False
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def seconds_between(start: str | None, end: str | None) -> str:
@@ -171,33 +161,32 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([*airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
 
     step("starting the local training service (trainjobs-local)")
-    proc, api, storage = start_service(DEMO_DIR / "service")
+    service = start_service(DEMO_DIR / "service", log_path=DEMO_DIR / "service.log")
+    api, storage = service.api_endpoint, service.storage_endpoint
     try:
         print(f"API {api}   Cloud Storage {storage}   log {(DEMO_DIR / 'service.log').relative_to(ROOT)}")
         if args.backend == "vertex" and not serves_vertex(api):
             print("this build of the local service does not serve the Vertex AI routes yet; "
                   "run the demo with --backend ai-platform", file=sys.stderr)
             return 2
-        extras = {"project": PROJECT, "backend": args.backend, "region": "us-central1", "api_endpoint": api,
-                  "storage_endpoint": storage, "logging_endpoint": api}
-        conn = json.dumps({"conn_type": "trainjobs", "extra": extras})
+        conn = service.conn_json(args.backend)
         env["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = conn
         os.environ["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = conn  # for the summary's own hook
 
         step(f"airflow dags test {DAG_ID} {args.date}  (package -> tune -> train -> report, deferrable)")
         started = datetime.now()
-        run = subprocess.run([*airflow, "dags", "test", DAG_ID, args.date], env=env)
-        print(f"\n`airflow dags test` exited with {run.returncode} after "
+        returncode = run_dags_test([*airflow, "dags", "test", DAG_ID, args.date], env, DEMO_DIR / "dags-test.log")
+        print(f"\n`airflow dags test` exited with {returncode} after "
               f"{(datetime.now() - started).total_seconds():.0f}s")
 
         step("summary")
-        ok = summarise(api, storage) and run.returncode == 0
+        ok = summarise(api, storage) and returncode == 0
         print(f"\nfinal job SUCCEEDED: {'yes' if ok else 'NO'}")
         if args.keep:
             input("\nservice still running (open the console pages above); press Enter to stop it ")
         return 0 if ok else 1
     finally:
-        stop(proc)
+        service.stop()
 
 
 if __name__ == "__main__":
