@@ -9,15 +9,15 @@ Runnable alone: ``.venv/bin/python bench/bench_local.py``.
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from airflow_provider_trainjobs.local.launcher import ServiceProcess, start_service
 
 PROJECT = "local-project"
 THROUGHPUT_JOBS = 20
@@ -31,12 +31,6 @@ t0 = time.time()
 x = sum(i * i for i in range(20000))
 print(json.dumps({"bench_t0": t0, "bench_t1": time.time()}), flush=True)
 '''
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _ts(text: str) -> float:
@@ -58,41 +52,18 @@ def _sdist(work: Path) -> Path:
     return next((work / "dist").glob("*.tar.gz"))
 
 
-class _Service:
-    def __init__(self, data_dir: Path) -> None:
-        self.port, self.storage_port = _port(), _port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow_provider_trainjobs.local", "serve", "--data-dir", str(data_dir),
-             "--port", str(self.port), "--storage-port", str(self.storage_port), "--max-concurrent-jobs", "2"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("the local service did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-
-def _clients(service: _Service) -> tuple[Any, Any, Any]:
+def _clients(service: ServiceProcess) -> tuple[Any, Any, Any]:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
     from googleapiclient.discovery import build
 
-    endpoint = f"http://127.0.0.1:{service.port}"
+    endpoint = service.api_endpoint
     creds = AnonymousCredentials()  # type: ignore[no-untyped-call]
     ml = build("ml", "v1", credentials=creds, client_options={"api_endpoint": endpoint}, static_discovery=True)
     logging = build("logging", "v2", credentials=creds, client_options={"api_endpoint": endpoint},
                     static_discovery=True)
     gcs = storage.Client(project=PROJECT, credentials=creds,
-                         client_options={"api_endpoint": f"http://127.0.0.1:{service.storage_port}"})
+                         client_options={"api_endpoint": service.storage_endpoint})
     return ml, logging, gcs
 
 
@@ -143,7 +114,7 @@ def measure() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="trainjobs-bench-") as tmp:
         work = Path(tmp)
         sdist = _sdist(work)
-        service = _Service(work / "data")
+        service = start_service(work / "data", "--max-concurrent-jobs", "2")
         try:
             ml, logging, gcs = _clients(service)
             gcs.create_bucket("bench")

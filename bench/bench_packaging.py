@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from airflow_provider_trainjobs.local.launcher import start_storage_emulator, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "dags_examples" / "trainer_app"
@@ -78,25 +78,10 @@ def _bench_builds(project: Path, scratch: Path) -> list[tuple[str, float]]:
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _bench_restaging(project: Path, scratch: Path) -> tuple[int, int, int]:
     """(bytes uploaded the first time, bytes uploaded by a second staging, number of packages)."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "airflow_provider_trainjobs.local.storage", "--port", str(port),
-                             "--data-dir", str(scratch / "gcs")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint, proc = start_storage_emulator(scratch / "gcs")
     try:
-        endpoint = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{endpoint}/storage/v1/b?project=x", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         os.environ["AIRFLOW_CONN_TRAINJOBS_BENCH"] = json.dumps(
             {"conn_type": "trainjobs", "extra": {"project": "local-project", "storage_endpoint": endpoint}})
         from airflow_provider_trainjobs.hooks.staging import StagingHook
@@ -115,8 +100,7 @@ def _bench_restaging(project: Path, scratch: Path) -> tuple[int, int, int]:
         first, second = stage(), stage()
         return first, second, 2
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        stop_process(proc)
 
 
 _IMPORT_PROBE = (
