@@ -9,7 +9,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from local_service_helpers import make_job, ml_client, processes_gone, upload, wait_for
+from support import make_job, ml_client, processes_gone, upload, wait_for
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -23,7 +23,7 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_up_status_down(tmp_path: Path, toolbox_sdist: Path) -> None:
+def test_up_status_down(tmp_path: Path, trainer_sdist: Path) -> None:
     data_dir = tmp_path / "svc"
     port, storage_port = _port(), _port()
     up = _cli("up", "--data-dir", str(data_dir), "--port", str(port), "--storage-port", str(storage_port),
@@ -38,7 +38,7 @@ def test_up_status_down(tmp_path: Path, toolbox_sdist: Path) -> None:
         assert conn["extra"]["project"] == "local-project" and conn["extra"]["backend"] == "ai-platform"
 
         ml = ml_client(conn["extra"]["api_endpoint"])
-        uri = upload(conn["extra"]["storage_endpoint"], toolbox_sdist)
+        uri = upload(conn["extra"]["storage_endpoint"], trainer_sdist)
         ml.projects().jobs().create(parent="projects/local-project",
                                     body=make_job("cli_job", uri, ["--mode", "fail"])).execute()
         wait_for(ml, "local-project", "cli_job")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from googleapiclient.errors import HttpError
-from local_service_helpers import make_job, ml_client, unique, upload, wait_for
+from support import make_job, ml_client, unique, upload, wait_for
 
 PROJECT = "local-project"
 
@@ -56,10 +56,10 @@ def test_unknown_job_is_404(local_service: Any) -> None:
 
 
 def test_duplicate_job_id_is_409_and_cancel_of_finished_job_is_failed_precondition(
-    local_service: Any, toolbox_sdist: Path
+    local_service: Any, trainer_sdist: Path
 ) -> None:
     ml = ml_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
     job_id = unique("dup")
     body = make_job(job_id, uri, ["--mode", "fail", "--exit-code", "1"])
     ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=body).execute()
@@ -75,9 +75,9 @@ def test_duplicate_job_id_is_409_and_cancel_of_finished_job_is_failed_preconditi
     assert "FAILED" in _error(err)["message"]
 
 
-def test_list_filters_and_pages(local_service: Any, toolbox_sdist: Path) -> None:
+def test_list_filters_and_pages(local_service: Any, trainer_sdist: Path) -> None:
     ml = ml_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
     prefix = unique("lst")
     ids = [f"{prefix}_{i}" for i in range(5)]
     for i, job_id in enumerate(ids):
@@ -116,9 +116,9 @@ def test_list_filters_and_pages(local_service: Any, toolbox_sdist: Path) -> None
     assert err.value.resp.status == 400 and "filter" in _error(err)["message"]
 
 
-def test_patch_labels_checks_etag(local_service: Any, toolbox_sdist: Path) -> None:
+def test_patch_labels_checks_etag(local_service: Any, trainer_sdist: Path) -> None:
     ml = ml_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
     job_id = unique("patch")
     created = ml.projects().jobs().create(parent=f"projects/{PROJECT}",
                                           body=make_job(job_id, uri, ["--mode", "fail"])).execute()

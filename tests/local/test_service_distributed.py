@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from local_service_helpers import make_job, ml_client, storage_client, unique, upload, wait_for
+from support import make_job, ml_client, storage_client, unique, upload, wait_for
 
 PROJECT = "local-project"
 
@@ -16,9 +16,9 @@ def _tf_configs(storage_endpoint: str, job_id: str) -> dict[str, dict[str, Any]]
     return {Path(b.name).stem: json.loads(b.download_as_text()) for b in blobs}
 
 
-def test_three_replica_custom_job_sees_one_consistent_tf_config(local_service: Any, toolbox_sdist: Path) -> None:
+def test_three_replica_custom_job_sees_one_consistent_tf_config(local_service: Any, trainer_sdist: Path) -> None:
     ml = ml_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
     job_id = unique("dist")
     body = make_job(job_id, uri, ["--mode", "tfconfig"], jobDir=f"gs://trainjobs-tests/jobs/{job_id}",
                     scaleTier="CUSTOM", masterType="n1-standard-4", workerType="n1-standard-4", workerCount="1",
@@ -42,9 +42,9 @@ def test_three_replica_custom_job_sees_one_consistent_tf_config(local_service: A
         assert config["job"]["workerCount"] == "1" and config["job"]["pythonModule"] == "toolbox.task"
 
 
-def test_use_chief_in_tf_config_names_the_primary_chief(local_service: Any, toolbox_sdist: Path) -> None:
+def test_use_chief_in_tf_config_names_the_primary_chief(local_service: Any, trainer_sdist: Path) -> None:
     ml = ml_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
     job_id = unique("chief")
     body = make_job(job_id, uri, ["--mode", "tfconfig"], jobDir=f"gs://trainjobs-tests/jobs/{job_id}",
                     scaleTier="CUSTOM", masterType="n1-standard-4", useChiefInTfConfig=True)

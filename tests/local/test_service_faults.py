@@ -9,18 +9,13 @@ from typing import Any
 
 import pytest
 from googleapiclient.errors import HttpError
-from local_service_helpers import ml_client
+from support import ml_client, set_faults
 
-
-def _admin(endpoint: str, settings: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(f"{endpoint}/admin/faults", data=json.dumps(settings).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as resp:
-        return dict(json.loads(resp.read()))
+from airflow_provider_trainjobs.local.launcher import start_service
 
 
 @pytest.fixture
-def faulty(start_service: Any, tmp_path: Any) -> Any:
+def faulty(tmp_path: Any) -> Any:
     service = start_service(tmp_path / "data", "--fault-seed", "7")
     try:
         yield service
@@ -32,7 +27,7 @@ def faulty(start_service: Any, tmp_path: Any) -> Any:
 def test_forced_errors_then_recovery(faulty: Any) -> None:
     ml = ml_client(faulty.api_endpoint)
     assert ml.projects().jobs().list(parent="projects/local-project").execute() == {}
-    _admin(faulty.api_endpoint, {"fail_next": 2, "codes": [503]})
+    set_faults(faulty.api_endpoint, fail_next=2, codes=[503])
 
     for _ in range(2):
         with pytest.raises(HttpError) as err:
@@ -46,7 +41,7 @@ def test_forced_errors_then_recovery(faulty: Any) -> None:
 
 def test_error_rate_injects_only_listed_codes(faulty: Any) -> None:
     ml = ml_client(faulty.api_endpoint)
-    _admin(faulty.api_endpoint, {"error_rate": 0.5, "codes": [429, 500]})
+    set_faults(faulty.api_endpoint, error_rate=0.5, codes=[429, 500])
     codes = []
     for _ in range(40):
         try:
@@ -56,19 +51,19 @@ def test_error_rate_injects_only_listed_codes(faulty: Any) -> None:
             codes.append(err.resp.status)
     assert set(codes) <= {200, 429, 500}
     assert 200 in codes and (429 in codes or 500 in codes)
-    state = _admin(faulty.api_endpoint, {"error_rate": 0.0})
+    state = set_faults(faulty.api_endpoint, error_rate=0.0)
     assert state["injected"]["errors"] == sum(1 for c in codes if c != 200)
 
 
 def test_dropped_connection_and_bad_settings(faulty: Any) -> None:
-    _admin(faulty.api_endpoint, {"drop_rate": 1.0})
+    set_faults(faulty.api_endpoint, drop_rate=1.0)
     host, port = faulty.api_endpoint.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=5)
     with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
         conn.request("GET", "/v1/projects/local-project/jobs")
         conn.getresponse()
     conn.close()
-    _admin(faulty.api_endpoint, {"drop_rate": 0.0})
+    set_faults(faulty.api_endpoint, drop_rate=0.0)
     with pytest.raises(urllib.error.HTTPError) as err:
-        _admin(faulty.api_endpoint, {"error_rate": 2})
+        set_faults(faulty.api_endpoint, error_rate=2)
     assert err.value.code == 400 and "error_rate" in json.loads(err.value.read())["error"]["message"]

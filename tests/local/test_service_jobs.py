@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from local_service_helpers import (
+from support import (
+    list_log_entries,
     logging_client,
     make_job,
     ml_client,
@@ -19,9 +20,9 @@ from local_service_helpers import (
 PROJECT = "local-project"
 
 
-def test_trainer_succeeds_and_writes_model_to_job_dir(local_service: Any, toolbox_sdist: Path) -> None:
+def test_trainer_succeeds_and_writes_model_to_job_dir(local_service: Any, trainer_sdist: Path) -> None:
     ml = ml_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
     job_id = unique("ok")
     job_dir = f"gs://trainjobs-tests/jobs/{job_id}"
     created = ml.projects().jobs().create(
@@ -39,9 +40,9 @@ def test_trainer_succeeds_and_writes_model_to_job_dir(local_service: Any, toolbo
     assert model == {"job": job_id, "project": PROJECT, "unknown": ["--extra=1"]}
 
 
-def test_failing_trainer_reports_exit_code_and_stderr_tail(local_service: Any, toolbox_sdist: Path) -> None:
+def test_failing_trainer_reports_exit_code_and_stderr_tail(local_service: Any, trainer_sdist: Path) -> None:
     ml = ml_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
     job_id = unique("fail")
     ml.projects().jobs().create(
         parent=f"projects/{PROJECT}", body=make_job(job_id, uri, ["--mode", "fail", "--exit-code", "3"])
@@ -54,10 +55,10 @@ def test_failing_trainer_reports_exit_code_and_stderr_tail(local_service: Any, t
     assert "ValueError: boom: bad training data" in job["errorMessage"]
 
 
-def test_logs_reach_cloud_logging_entries_list(local_service: Any, toolbox_sdist: Path) -> None:
+def test_logs_reach_cloud_logging_entries_list(local_service: Any, trainer_sdist: Path) -> None:
     ml = ml_client(local_service.api_endpoint)
     logging = logging_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
     job_id = unique("logs")
     ml.projects().jobs().create(
         parent=f"projects/{PROJECT}",
@@ -66,18 +67,7 @@ def test_logs_reach_cloud_logging_entries_list(local_service: Any, toolbox_sdist
     wait_for(ml, PROJECT, job_id)
     base = f'resource.type="ml_job" AND resource.labels.job_id="{job_id}"'
 
-    entries: list[dict[str, Any]] = []
-    token = None
-    while True:
-        body: dict[str, Any] = {"resourceNames": [f"projects/{PROJECT}"], "filter": base,
-                                "orderBy": "timestamp asc", "pageSize": 3}
-        if token:
-            body["pageToken"] = token
-        page = logging.entries().list(body=body).execute()
-        entries += page.get("entries", [])
-        token = page.get("nextPageToken")
-        if not token:
-            break
+    entries = list_log_entries(logging, job_id, orderBy="timestamp asc", pageSize=3)
 
     by_message = {e["jsonPayload"]["message"]: e for e in entries}
     assert by_message["training started"]["severity"] == "INFO"
@@ -96,10 +86,10 @@ def test_logs_reach_cloud_logging_entries_list(local_service: Any, toolbox_sdist
     assert [e["timestamp"] for e in later] == [s for s in stamps if s > cut]
 
 
-def test_second_job_with_same_package_skips_install(local_service: Any, toolbox_sdist: Path) -> None:
+def test_second_job_with_same_package_skips_install(local_service: Any, trainer_sdist: Path) -> None:
     ml = ml_client(local_service.api_endpoint)
     logging = logging_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
     ids = [unique("cache_a"), unique("cache_b")]
     for job_id in ids:
         ml.projects().jobs().create(

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_service_helpers import (
+from support import (
     make_job,
     ml_client,
     process_alive,
@@ -17,13 +17,15 @@ from local_service_helpers import (
     wait_for_file,
 )
 
+from airflow_provider_trainjobs.local.launcher import start_service
+
 PROJECT = "local-project"
 
 
-def test_cancel_running_job_kills_whole_process_tree(local_service: Any, toolbox_sdist: Path,
+def test_cancel_running_job_kills_whole_process_tree(local_service: Any, trainer_sdist: Path,
                                                      tmp_path: Path) -> None:
     ml = ml_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
     job_id = unique("cancel")
     pid_file = tmp_path / "pids.json"
     ml.projects().jobs().create(
@@ -40,9 +42,9 @@ def test_cancel_running_job_kills_whole_process_tree(local_service: Any, toolbox
     assert processes_gone(pids), f"trainer processes {pids} survived the cancel"
 
 
-def test_max_running_time_cancels_job(local_service: Any, toolbox_sdist: Path, tmp_path: Path) -> None:
+def test_max_running_time_cancels_job(local_service: Any, trainer_sdist: Path, tmp_path: Path) -> None:
     ml = ml_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, toolbox_sdist)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
     job_id = unique("maxrun")
     pid_file = tmp_path / "pids.json"
     ml.projects().jobs().create(
@@ -60,10 +62,10 @@ def test_max_running_time_cancels_job(local_service: Any, toolbox_sdist: Path, t
 
 
 @pytest.fixture(scope="module")
-def one_slot_service(tmp_path_factory: pytest.TempPathFactory, start_service: Any) -> Any:
+def one_slot_service(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A service running one job at a time whose deadlines count 1000x faster (1800s -> 1.8s)."""
     service = start_service(tmp_path_factory.mktemp("oneslot") / "data",
-                                  "--max-concurrent-jobs", "1", "--deadline-scale", "0.001")
+                            "--max-concurrent-jobs", "1", "--deadline-scale", "0.001")
     try:
         yield service
     finally:
@@ -71,9 +73,9 @@ def one_slot_service(tmp_path_factory: pytest.TempPathFactory, start_service: An
         service.proc.wait(timeout=30)
 
 
-def test_max_wait_time_cancels_queued_job(one_slot_service: Any, toolbox_sdist: Path) -> None:
+def test_max_wait_time_cancels_queued_job(one_slot_service: Any, trainer_sdist: Path) -> None:
     ml = ml_client(one_slot_service.api_endpoint)
-    uri = upload(one_slot_service.storage_endpoint, toolbox_sdist)
+    uri = upload(one_slot_service.storage_endpoint, trainer_sdist)
     blocker, waiter = unique("blocker"), unique("waiter")
     ml.projects().jobs().create(parent=f"projects/{PROJECT}",
                                 body=make_job(blocker, uri, ["--mode", "sleep"])).execute()
@@ -95,9 +97,9 @@ def test_max_wait_time_cancels_queued_job(one_slot_service: Any, toolbox_sdist: 
     assert wait_for(ml, PROJECT, blocker)["state"] == "CANCELLED"
 
 
-def test_cancel_queued_job_never_runs(one_slot_service: Any, toolbox_sdist: Path) -> None:
+def test_cancel_queued_job_never_runs(one_slot_service: Any, trainer_sdist: Path) -> None:
     ml = ml_client(one_slot_service.api_endpoint)
-    uri = upload(one_slot_service.storage_endpoint, toolbox_sdist)
+    uri = upload(one_slot_service.storage_endpoint, trainer_sdist)
     blocker, queued = unique("blocker"), unique("queued")
     ml.projects().jobs().create(parent=f"projects/{PROJECT}",
                                 body=make_job(blocker, uri, ["--mode", "sleep"])).execute()

@@ -6,9 +6,8 @@ import json
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
-from local_service_helpers import (
+from support import (
     logging_client,
     make_job,
     ml_client,
@@ -19,15 +18,17 @@ from local_service_helpers import (
     wait_for_file,
 )
 
+from airflow_provider_trainjobs.local.launcher import start_service
+
 PROJECT = "local-project"
 
 
-def test_restart_after_crash_keeps_every_job(tmp_path: Path, toolbox_sdist: Path, start_service: Any) -> None:
+def test_restart_after_crash_keeps_every_job(tmp_path: Path, trainer_sdist: Path) -> None:
     data_dir = tmp_path / "data"
     service = start_service(data_dir, "--max-concurrent-jobs", "1")
     try:
         ml = ml_client(service.api_endpoint)
-        uri = upload(service.storage_endpoint, toolbox_sdist)
+        uri = upload(service.storage_endpoint, trainer_sdist)
         ids = {state: unique(state.lower()) for state in ("SUCCEEDED", "FAILED", "CANCELLED", "RUNNING", "QUEUED")}
         jobs_dir = "gs://trainjobs-tests/jobs"
         ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=make_job(

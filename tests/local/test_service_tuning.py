@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from local_service_helpers import logging_client, make_job, ml_client, unique, upload, wait_for
+from support import list_log_entries, logging_client, make_job, ml_client, unique, upload, wait_for
 
 PROJECT = "local-project"
 TAG = "training/hptuning/metric"
@@ -40,21 +40,10 @@ def _max_overlap(trials: list[dict[str, Any]]) -> int:
 
 
 def _logs(service: Any, job_id: str) -> list[dict[str, Any]]:
-    logging = logging_client(service.api_endpoint)
-    entries, token = [], None
-    while True:
-        body = {"resourceNames": [f"projects/{PROJECT}"],
-                "filter": f'resource.type="ml_job" AND resource.labels.job_id="{job_id}"'}
-        if token:
-            body["pageToken"] = token
-        page = logging.entries().list(body=body).execute()
-        entries += page.get("entries", [])
-        token = page.get("nextPageToken")
-        if not token:
-            return entries
+    return list_log_entries(logging_client(service.api_endpoint), job_id)
 
 
-def test_grid_search_runs_the_whole_grid_and_finds_the_best(local_service: Any, toolbox_sdist: Path) -> None:
+def test_grid_search_runs_the_whole_grid_and_finds_the_best(local_service: Any, trainer_sdist: Path) -> None:
     spec = {
         "goal": "MAXIMIZE", "algorithm": "GRID_SEARCH", "maxTrials": 20, "maxParallelTrials": 3,
         "params": [
@@ -62,7 +51,7 @@ def test_grid_search_runs_the_whole_grid_and_finds_the_best(local_service: Any, 
             {"parameterName": "kind", "type": "CATEGORICAL", "categoricalValues": ["a", "b", "c"]},
         ],
     }
-    job = _submit(local_service, toolbox_sdist, spec)
+    job = _submit(local_service, trainer_sdist, spec)
 
     assert job["state"] == "SUCCEEDED", job.get("errorMessage")
     output = job["trainingOutput"]
@@ -94,13 +83,13 @@ def test_grid_search_runs_the_whole_grid_and_finds_the_best(local_service: Any, 
     assert len({r["metric_file"] for _, r in reports}) == 12
 
 
-def test_minimize_and_max_trials_below_grid_size(local_service: Any, toolbox_sdist: Path) -> None:
+def test_minimize_and_max_trials_below_grid_size(local_service: Any, trainer_sdist: Path) -> None:
     spec = {
         "goal": "MINIMIZE", "algorithm": "GRID_SEARCH", "maxTrials": 3, "maxParallelTrials": 1,
         "hyperparameterMetricTag": "loss",
         "params": [{"parameterName": "x", "type": "INTEGER", "minValue": 1, "maxValue": 9}],
     }
-    job = _submit(local_service, toolbox_sdist, spec, ["--tag", "loss"])
+    job = _submit(local_service, trainer_sdist, spec, ["--tag", "loss"])
     assert job["state"] == "SUCCEEDED", job.get("errorMessage")
     trials = job["trainingOutput"]["trials"]
     assert [t["hyperparameters"]["x"] for t in trials] == ["1", "2", "3"]
@@ -110,7 +99,7 @@ def test_minimize_and_max_trials_below_grid_size(local_service: Any, toolbox_sdi
     assert _max_overlap(trials) == 1
 
 
-def test_random_search_respects_bounds_and_log_scale(local_service: Any, toolbox_sdist: Path) -> None:
+def test_random_search_respects_bounds_and_log_scale(local_service: Any, trainer_sdist: Path) -> None:
     spec = {
         "goal": "MAXIMIZE", "algorithm": "RANDOM_SEARCH", "maxTrials": 12, "maxParallelTrials": 4,
         "params": [
@@ -119,7 +108,7 @@ def test_random_search_respects_bounds_and_log_scale(local_service: Any, toolbox
             {"parameterName": "n", "type": "INTEGER", "minValue": 1, "maxValue": 5},
         ],
     }
-    job = _submit(local_service, toolbox_sdist, spec)
+    job = _submit(local_service, trainer_sdist, spec)
     assert job["state"] == "SUCCEEDED", job.get("errorMessage")
     trials = job["trainingOutput"]["trials"]
     assert len(trials) == 12
@@ -135,24 +124,24 @@ def test_random_search_respects_bounds_and_log_scale(local_service: Any, toolbox
     assert _max_overlap(trials) <= 4
 
 
-def test_max_failed_trials_fails_the_job(local_service: Any, toolbox_sdist: Path) -> None:
+def test_max_failed_trials_fails_the_job(local_service: Any, trainer_sdist: Path) -> None:
     spec = {
         "algorithm": "GRID_SEARCH", "maxTrials": 4, "maxParallelTrials": 1, "maxFailedTrials": 1,
         "params": [{"parameterName": "x", "type": "DISCRETE", "discreteValues": [1, 2, 3, 4]}],
     }
-    job = _submit(local_service, toolbox_sdist, spec, ["--fail-when-x", "2"])
+    job = _submit(local_service, trainer_sdist, spec, ["--fail-when-x", "2"])
     assert job["state"] == "FAILED"
     assert "maxFailedTrials (1)" in job["errorMessage"] and "trial 2" in job["errorMessage"]
     trials = job["trainingOutput"]["trials"]
     assert [(t["trialId"], t["state"]) for t in trials] == [("1", "SUCCEEDED"), ("2", "FAILED")]
 
 
-def test_early_stopping_stops_a_trailing_trial(local_service: Any, toolbox_sdist: Path) -> None:
+def test_early_stopping_stops_a_trailing_trial(local_service: Any, trainer_sdist: Path) -> None:
     spec = {
         "algorithm": "GRID_SEARCH", "maxTrials": 3, "maxParallelTrials": 1, "enableTrialEarlyStopping": True,
         "params": [{"parameterName": "kind", "type": "CATEGORICAL", "categoricalValues": ["b", "c", "a"]}],
     }
-    job = _submit(local_service, toolbox_sdist, spec, ["--x", "3", "--steps", "8", "--sleep", "0.1"])
+    job = _submit(local_service, trainer_sdist, spec, ["--x", "3", "--steps", "8", "--sleep", "0.1"])
     assert job["state"] == "SUCCEEDED", job.get("errorMessage")
     trials = {t["hyperparameters"]["kind"]: t for t in job["trainingOutput"]["trials"]}
     assert not trials["b"].get("isTrialStoppedEarly") and not trials["c"].get("isTrialStoppedEarly")
@@ -162,24 +151,24 @@ def test_early_stopping_stops_a_trailing_trial(local_service: Any, toolbox_sdist
     assert trials["b"]["finalMetric"] == {"trainingStep": "8", "objectiveValue": 10.0}
 
 
-def test_resume_continues_the_previous_search(local_service: Any, toolbox_sdist: Path) -> None:
+def test_resume_continues_the_previous_search(local_service: Any, trainer_sdist: Path) -> None:
     params = [{"parameterName": "x", "type": "DISCRETE", "discreteValues": [1, 2, 3, 4]}]
-    first = _submit(local_service, toolbox_sdist, {"algorithm": "GRID_SEARCH", "maxTrials": 2, "params": params})
+    first = _submit(local_service, trainer_sdist, {"algorithm": "GRID_SEARCH", "maxTrials": 2, "params": params})
     assert [t["hyperparameters"]["x"] for t in first["trainingOutput"]["trials"]] == ["1", "2"]
-    second = _submit(local_service, toolbox_sdist, {"algorithm": "GRID_SEARCH", "maxTrials": 2, "params": params,
+    second = _submit(local_service, trainer_sdist, {"algorithm": "GRID_SEARCH", "maxTrials": 2, "params": params,
                                                     "resumePreviousJobId": first["jobId"]})
     assert second["state"] == "SUCCEEDED", second.get("errorMessage")
     assert [t["hyperparameters"]["x"] for t in second["trainingOutput"]["trials"]] == ["3", "4"]
 
-    missing = _submit(local_service, toolbox_sdist, {"algorithm": "GRID_SEARCH", "maxTrials": 2, "params": params,
+    missing = _submit(local_service, trainer_sdist, {"algorithm": "GRID_SEARCH", "maxTrials": 2, "params": params,
                                                      "resumePreviousJobId": "never_ran"})
     assert missing["state"] == "FAILED" and "resumePreviousJobId" in missing["errorMessage"]
 
 
-def test_console_page_serves_the_job_and_404s_unknown(local_service: Any, toolbox_sdist: Path) -> None:
+def test_console_page_serves_the_job_and_404s_unknown(local_service: Any, trainer_sdist: Path) -> None:
     spec = {"algorithm": "GRID_SEARCH", "maxTrials": 2, "maxParallelTrials": 2,
             "params": [{"parameterName": "x", "type": "DISCRETE", "discreteValues": [2, 3]}]}
-    job = _submit(local_service, toolbox_sdist, spec)
+    job = _submit(local_service, trainer_sdist, spec)
     with urllib.request.urlopen(f"{local_service.api_endpoint}/console/jobs/{job['jobId']}", timeout=10) as resp:
         page = resp.read().decode()
         assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/html")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from googleapiclient.errors import HttpError
-from local_service_helpers import logging_client, ml_client, storage_client, unique, upload
+from support import logging_client, ml_client, storage_client, unique, upload
 
 PROJECT = "local-project"
 LOCATION = "us-central1"
@@ -38,8 +38,8 @@ def vertex(local_service: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def package(local_service: Any, toolbox_sdist: Path) -> str:
-    return upload(local_service.storage_endpoint, toolbox_sdist, BUCKET)
+def package(local_service: Any, trainer_sdist: Path) -> str:
+    return upload(local_service.storage_endpoint, trainer_sdist, BUCKET)
 
 
 def _pool(package: str, args: list[str], count: int = 1, **extra: Any) -> dict[str, Any]:

@@ -1,4 +1,10 @@
-"""Trainer used by the local service tests; ``--mode`` picks the behaviour under test."""
+"""The one trainer the tests submit; ``--mode`` picks the behaviour under test.
+
+``tiny`` (the default, for the hook, trigger, operator and sensor tests): prints ``--lines`` numbered lines,
+sleeps ``--sleep`` seconds (default 0), then fails with ``--fail MESSAGE`` (exit 1) or ``--exit-code C`` (an
+error line on stderr first), or else reports the hypertune metric ``accuracy = 1 - (x - 0.3)**2`` and exits 0.
+The other modes serve the local service tests (their ``--sleep`` defaults to 60 and ``--exit-code`` to 3).
+"""
 
 import argparse
 import json
@@ -25,11 +31,13 @@ def _gcs_count(prefix: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", default="succeed")
+    parser.add_argument("--mode", default="tiny")
     parser.add_argument("--job-dir", default="")
-    parser.add_argument("--exit-code", type=int, default=3)
+    parser.add_argument("--exit-code", type=int, default=None)
     parser.add_argument("--pid-file", default="")
-    parser.add_argument("--sleep", type=float, default=60.0)
+    parser.add_argument("--sleep", type=float, default=None)
+    parser.add_argument("--lines", type=int, default=0)
+    parser.add_argument("--fail", default="")
     parser.add_argument("--x", type=float, default=0.0)
     parser.add_argument("--y", type=float, default=0.0)
     parser.add_argument("--n", type=int, default=0)
@@ -39,9 +47,33 @@ def main() -> int:
     parser.add_argument("--tag", default="training/hptuning/metric")
     parser.add_argument("--vertex-exit", type=int, default=0)
     args, unknown = parser.parse_known_args()
+    tiny = args.mode == "tiny"
+    if args.sleep is None:
+        args.sleep = 0.0 if tiny else 60.0
+    if args.exit_code is None:
+        args.exit_code = 0 if tiny else 3
     tf_config = json.loads(os.environ.get("TF_CONFIG", "{}"))
     task = tf_config.get("task", {})
 
+    if tiny:
+        print(f"tiny trainer started with x={args.x}", flush=True)
+        for n in range(args.lines):
+            print(f"tiny line {n + 1} of {args.lines}", flush=True)
+        time.sleep(args.sleep)
+        if args.fail:
+            print(f"tiny trainer error: {args.fail}", file=sys.stderr, flush=True)
+            return 1
+        if args.exit_code:
+            print("tiny trainer failing on purpose", file=sys.stderr, flush=True)
+            return args.exit_code
+        import hypertune
+
+        accuracy = 1.0 - (args.x - 0.3) ** 2
+        hypertune.HyperTune().report_hyperparameter_tuning_metric(
+            hyperparameter_metric_tag="accuracy", metric_value=accuracy, global_step=1
+        )
+        print(f"tiny trainer done: accuracy={accuracy:.4f}", flush=True)
+        return 0
     if args.mode == "succeed":
         print("training started")
         print("WARNING: a warning on stderr", file=sys.stderr)

@@ -1,1 +1,0 @@
-"""A tiny trainer package the local service tests submit (one module per behaviour)."""

@@ -1,0 +1,1 @@
+"""The trainer package every test submits (toolbox.task; ``--mode`` picks the behaviour)."""
