@@ -3,10 +3,8 @@ view, re-attach by label/displayName on Vertex, failure messages, cancel, logs a
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from tiny_trainer import backend_job, unique_id
+from support import TRAINER_MODULE, backend_job, lose_first_create_response, unique
 
 from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobFailed
 from airflow_provider_trainjobs.hooks.logs import LogCursor
@@ -17,17 +15,17 @@ def make_hook() -> TrainingJobHook:
     return TrainingJobHook(retry_delay=0.01, retry_max_delay=0.05)
 
 
-def test_submit_wait_and_reattach(backend_conn: tuple[str, str]) -> None:
-    backend, package = backend_conn
+def test_submit_wait_and_reattach(backend: str, staged_trainer: str) -> None:
+    package = staged_trainer
     hook = make_hook()
-    job_id = unique_id("both_ok")
+    job_id = unique("both_ok")
     created = hook.create_job(backend_job(backend, job_id, package, lines=2))
     assert created["jobId"] == job_id
     if backend == "vertex":
         assert created["vertexName"].startswith("projects/local-project/locations/us-central1/customJobs/")
     final = hook.wait_for_job(job_id, poll_interval=0.1)
     assert final["state"] == "SUCCEEDED"
-    assert final["trainingInput"]["pythonModule"] == "tinytrainer.task"
+    assert final["trainingInput"]["pythonModule"] == TRAINER_MODULE
     # a task retry with a fresh hook finds the same job instead of creating another
     again = make_hook().create_job(backend_job(backend, job_id, package, lines=2))
     assert again["jobId"] == job_id and again["state"] == "SUCCEEDED"
@@ -38,19 +36,19 @@ def test_submit_wait_and_reattach(backend_conn: tuple[str, str]) -> None:
     assert hook.console_url(job_id, final) == f"{hook.settings.api_endpoint}/console/jobs/{job_id}"
 
 
-def test_different_spec_conflicts(backend_conn: tuple[str, str]) -> None:
-    backend, package = backend_conn
+def test_different_spec_conflicts(backend: str, staged_trainer: str) -> None:
+    package = staged_trainer
     hook = make_hook()
-    job_id = unique_id("both_conflict")
+    job_id = unique("both_conflict")
     hook.create_job(backend_job(backend, job_id, package, lines=0))
     with pytest.raises(JobSpecConflict, match="trainingInput.args"):
         make_hook().create_job(backend_job(backend, job_id, package, lines=9))
 
 
-def test_failure_and_cancel(backend_conn: tuple[str, str]) -> None:
-    backend, package = backend_conn
+def test_failure_and_cancel(backend: str, staged_trainer: str) -> None:
+    package = staged_trainer
     hook = make_hook()
-    failing, sleeping = unique_id("both_fail"), unique_id("both_cancel")
+    failing, sleeping = unique("both_fail"), unique("both_cancel")
     hook.create_job(backend_job(backend, failing, package, exit_code=4))
     hook.create_job(backend_job(backend, sleeping, package, sleep=60))
     with pytest.raises(TrainingJobFailed) as info:
@@ -61,25 +59,14 @@ def test_failure_and_cancel(backend_conn: tuple[str, str]) -> None:
         hook.wait_for_job(sleeping, poll_interval=0.1)
 
 
-def test_create_whose_response_was_lost_makes_one_job(backend_conn: tuple[str, str]) -> None:
+def test_create_whose_response_was_lost_makes_one_job(backend: str, staged_trainer: str) -> None:
     """The POST reaches the service but its answer is lost (a transport wrapper: the service cannot drop a
     connection after doing the work). On ml v1 the retry gets 409 and attaches; on Vertex, which assigns
     ids and never answers 409, the retry looks the job up by its label before posting again."""
-    backend, package = backend_conn
+    package = staged_trainer
     hook = make_hook()
-    job_id = unique_id("both_lost")
-    http = hook._client("training")._http
-    real_request = http.request
-    lost: list[str] = []
-
-    def request(uri: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
-        response = real_request(uri, method, *args, **kwargs)
-        if method == "POST" and uri.split("?")[0].endswith(("/jobs", "/customJobs")) and not lost:
-            lost.append(uri)
-            raise ConnectionResetError("connection reset after the server answered")
-        return response
-
-    http.request = request
+    job_id = unique("both_lost")
+    lost = lose_first_create_response(hook, ("/jobs", "/customJobs"))
     job = hook.create_job(backend_job(backend, job_id, package, lines=0))
     assert lost and job["jobId"] == job_id
     assert [j["jobId"] for j in make_hook().list_jobs()].count(job_id) == 1

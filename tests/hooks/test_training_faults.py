@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import pytest
-from tiny_trainer import set_faults, tiny_job, unique_id
+from support import lose_first_create_response, set_faults, tiny_job, unique
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
@@ -28,7 +28,7 @@ def injected(service: Any) -> dict[str, int]:
 @pytest.mark.parametrize("code", [429, 503])
 def test_throttling_and_server_errors_are_retried(tiny_package: str, local_conn: Any, code: int) -> None:
     hook = make_hook()
-    job_id = unique_id(f"fault_{code}")
+    job_id = unique(f"fault_{code}")
     before = injected(local_conn)["errors"]
     set_faults(local_conn.api_endpoint, codes=[code], fail_next=3)
     created = hook.create_job(tiny_job(job_id, tiny_package, lines=0))
@@ -48,7 +48,7 @@ def test_retries_are_bounded_and_report_the_last_error(local_conn: Any) -> None:
 
 def test_dropped_connections_are_retried(tiny_package: str, local_conn: Any) -> None:
     hook = make_hook(max_retries=8)
-    job_id = unique_id("fault_drop")
+    job_id = unique("fault_drop")
     hook.create_job(tiny_job(job_id, tiny_package, lines=0))
     before = injected(local_conn)["drops"]
     set_faults(local_conn.api_endpoint, drop_rate=0.5, seed=7)
@@ -63,19 +63,8 @@ def test_create_whose_response_was_lost_attaches_to_the_job_it_made(tiny_package
     cannot inject after doing the work, hence a transport wrapper): the retried POST gets 409, the spec
     matches, and the hook attaches - one job on the service."""
     hook = make_hook()
-    job_id = unique_id("fault_lost")
-    http = hook._client("training")._http
-    real_request = http.request
-    lost: list[str] = []
-
-    def request(uri: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
-        response = real_request(uri, method, *args, **kwargs)
-        if method == "POST" and uri.split("?")[0].endswith("/jobs") and not lost:
-            lost.append(uri)
-            raise ConnectionResetError("connection reset after the server answered")
-        return response
-
-    http.request = request
+    job_id = unique("fault_lost")
+    lost = lose_first_create_response(hook, ("/jobs",))
     job = hook.create_job(tiny_job(job_id, tiny_package, lines=0))
     assert lost, "the first POST was not intercepted"
     assert job["jobId"] == job_id
@@ -85,7 +74,7 @@ def test_create_whose_response_was_lost_attaches_to_the_job_it_made(tiny_package
 def test_wait_tolerates_failed_polls_without_counting_them(tiny_package: str, local_conn: Any,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     hook = make_hook(max_retries=4)
-    job_id = unique_id("fault_wait")
+    job_id = unique("fault_wait")
     hook.create_job(tiny_job(job_id, tiny_package, lines=1))
     set_faults(local_conn.api_endpoint, codes=[429], fail_next=4)
     with caplog.at_level(logging.WARNING, logger="fault-tests"):
@@ -97,7 +86,7 @@ def test_wait_tolerates_failed_polls_without_counting_them(tiny_package: str, lo
 
 def test_wait_fails_after_too_many_consecutive_failed_polls(tiny_package: str, local_conn: Any) -> None:
     hook = make_hook(max_retries=2)
-    job_id = unique_id("fault_waitfail")
+    job_id = unique("fault_waitfail")
     hook.create_job(tiny_job(job_id, tiny_package, lines=0, sleep=30))
     set_faults(local_conn.api_endpoint, codes=[503], fail_next=3)
     with pytest.raises(TrainingJobApiError) as info:

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pytest
-from tiny_trainer import tiny_job, unique_id
+from support import tiny_job, unique
 
 from airflow_provider_trainjobs.hooks.errors import (
     JobSpecConflict,
@@ -27,7 +27,7 @@ def make_hook(**kwargs: Any) -> TrainingJobHook:
 
 def test_create_get_and_wait_for_success(tiny_package: str, caplog: pytest.LogCaptureFixture) -> None:
     hook = make_hook()
-    job_id = unique_id("hook_ok")
+    job_id = unique("hook_ok")
     created = hook.create_job(tiny_job(job_id, tiny_package, lines=3))
     assert created["jobId"] == job_id and created["state"] in ("QUEUED", "PREPARING", "RUNNING", "SUCCEEDED")
     progress: list[str] = []
@@ -46,7 +46,7 @@ def test_create_get_and_wait_for_success(tiny_package: str, caplog: pytest.LogCa
 
 def test_failed_job_raises_with_the_error_message(tiny_package: str) -> None:
     hook = make_hook()
-    job_id = unique_id("hook_fail")
+    job_id = unique("hook_fail")
     hook.create_job(tiny_job(job_id, tiny_package, exit_code=3))
     with pytest.raises(TrainingJobFailed) as info:
         hook.wait_for_job(job_id, poll_interval=0.1)
@@ -58,7 +58,7 @@ def test_failed_job_raises_with_the_error_message(tiny_package: str) -> None:
 
 def test_cancel_then_wait_raises_cancelled(tiny_package: str) -> None:
     hook = make_hook()
-    job_id = unique_id("hook_cancel")
+    job_id = unique("hook_cancel")
     hook.create_job(tiny_job(job_id, tiny_package, sleep=60))
     after = hook.cancel_job(job_id)
     assert after["state"] in ("CANCELLING", "CANCELLED")
@@ -80,7 +80,7 @@ def test_get_unknown_job_surfaces_googles_404(local_conn: Any) -> None:
 
 def test_list_jobs_filters_and_follows_pages(tiny_package: str) -> None:
     hook = make_hook()
-    prefix = unique_id("hook_list")
+    prefix = unique("hook_list")
     ids = [f"{prefix}_{n}" for n in range(3)]
     for job_id in ids:
         hook.create_job(tiny_job(job_id, tiny_package, lines=0))
@@ -93,7 +93,7 @@ def test_list_jobs_filters_and_follows_pages(tiny_package: str) -> None:
 def test_create_same_spec_attaches_and_the_service_holds_one_job(tiny_package: str,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     hook = make_hook()
-    job_id = unique_id("hook_attach")
+    job_id = unique("hook_attach")
     first = hook.create_job(tiny_job(job_id, tiny_package, lines=0))
     capsys.readouterr()
     again = make_hook().create_job(tiny_job(job_id, tiny_package, lines=0))
@@ -104,7 +104,7 @@ def test_create_same_spec_attaches_and_the_service_holds_one_job(tiny_package: s
 
 def test_create_different_spec_names_the_fields(tiny_package: str) -> None:
     hook = make_hook()
-    job_id = unique_id("hook_conflict")
+    job_id = unique("hook_conflict")
     hook.create_job(tiny_job(job_id, tiny_package, lines=0))
     with pytest.raises(JobSpecConflict) as info:
         hook.create_job(tiny_job(job_id, tiny_package, lines=5))
@@ -114,7 +114,7 @@ def test_create_different_spec_names_the_fields(tiny_package: str) -> None:
 
 def test_suffix_policy_creates_the_first_free_id_and_reattaches(tiny_package: str) -> None:
     hook = make_hook()
-    job_id = unique_id("hook_suffix")
+    job_id = unique("hook_suffix")
     hook.create_job(tiny_job(job_id, tiny_package, lines=0))
     hook.create_job({**tiny_job(f"{job_id}_1", tiny_package, lines=1)})
     third = hook.create_job(tiny_job(job_id, tiny_package, lines=2), on_conflict="suffix")
@@ -126,7 +126,7 @@ def test_suffix_policy_creates_the_first_free_id_and_reattaches(tiny_package: st
 
 def test_fail_policy_refuses_an_existing_id(tiny_package: str) -> None:
     hook = make_hook()
-    job_id = unique_id("hook_failpolicy")
+    job_id = unique("hook_failpolicy")
     hook.create_job(tiny_job(job_id, tiny_package, lines=0))
     with pytest.raises(TrainingJobApiError, match="already exists"):
         hook.create_job(tiny_job(job_id, tiny_package, lines=0), on_conflict="fail")
@@ -137,7 +137,7 @@ def test_fail_policy_refuses_an_existing_id(tiny_package: str) -> None:
 def test_deadline_cancels_the_job_and_names_max_running_time(lenient_conn: tuple[Any, str]) -> None:
     _, tiny_package = lenient_conn
     hook = make_hook()
-    job_id = unique_id("hook_deadline")
+    job_id = unique("hook_deadline")
     job = tiny_job(job_id, tiny_package, sleep=60, scheduling={"maxRunningTime": "1s"})
     hook.create_job(job)
     with pytest.raises(TrainingJobDeadlineExceeded) as info:
@@ -149,7 +149,7 @@ def test_deadline_cancels_the_job_and_names_max_running_time(lenient_conn: tuple
 
 def test_logs_reach_the_caller_once_across_waits(tiny_package: str) -> None:
     hook = make_hook()
-    job_id = unique_id("hook_logs")
+    job_id = unique("hook_logs")
     hook.create_job(tiny_job(job_id, tiny_package, lines=4))
     state = WaitState()
     hook.wait_for_job(job_id, poll_interval=0.1, wait_state=state)

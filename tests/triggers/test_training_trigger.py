@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from airflow.triggers.base import TriggerEvent
-from tiny_trainer import backend_job, set_faults, tiny_job, unique_id
+from support import backend_job, set_faults, tiny_job, unique
 
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 from airflow_provider_trainjobs.triggers.training import TrainingJobTrigger
@@ -39,9 +39,9 @@ def test_serialize_round_trips() -> None:
 
 
 @pytest.mark.asyncio
-async def test_run_yields_one_success_event_with_the_job(backend_conn: tuple[str, str]) -> None:
-    backend, package = backend_conn
-    job_id = unique_id("trig_ok")
+async def test_run_yields_one_success_event_with_the_job(backend: str, staged_trainer: str) -> None:
+    package = staged_trainer
+    job_id = unique("trig_ok")
     TrainingJobHook().create_job(backend_job(backend, job_id, package, lines=2))
     events = await events_of(trigger_for(job_id, backend=backend))
     assert len(events) == 1
@@ -53,9 +53,9 @@ async def test_run_yields_one_success_event_with_the_job(backend_conn: tuple[str
 
 
 @pytest.mark.asyncio
-async def test_run_reports_failure_with_the_error_message(backend_conn: tuple[str, str]) -> None:
-    backend, package = backend_conn
-    job_id = unique_id("trig_fail")
+async def test_run_reports_failure_with_the_error_message(backend: str, staged_trainer: str) -> None:
+    package = staged_trainer
+    job_id = unique("trig_fail")
     TrainingJobHook().create_job(backend_job(backend, job_id, package, exit_code=2))
     (event,) = await events_of(trigger_for(job_id))
     assert event.payload["status"] == "error"
@@ -66,7 +66,7 @@ async def test_run_reports_failure_with_the_error_message(backend_conn: tuple[st
 @pytest.mark.asyncio
 async def test_run_cancels_on_deadline(lenient_conn: tuple[Any, str]) -> None:
     _, package = lenient_conn
-    job_id = unique_id("trig_deadline")
+    job_id = unique("trig_deadline")
     hook = TrainingJobHook()
     hook.create_job(tiny_job(job_id, package, sleep=60, scheduling={"maxRunningTime": "1s"}))
     (event,) = await events_of(trigger_for(job_id, grace=0))
@@ -78,7 +78,7 @@ async def test_run_cancels_on_deadline(lenient_conn: tuple[Any, str]) -> None:
 @pytest.mark.asyncio
 @pytest.mark.usefixtures("no_faults")
 async def test_run_tolerates_transient_errors(tiny_package: str, local_conn: Any) -> None:
-    job_id = unique_id("trig_flaky")
+    job_id = unique("trig_flaky")
     TrainingJobHook().create_job(tiny_job(job_id, tiny_package, lines=1))
     set_faults(local_conn.api_endpoint, codes=[503], fail_next=3)
     (event,) = await events_of(trigger_for(job_id))
@@ -93,9 +93,9 @@ async def test_unknown_job_is_one_error_event(local_conn: Any) -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("cancel_on_kill", [True, False])
-async def test_on_kill_cancels_the_job_when_asked(backend_conn: tuple[str, str], cancel_on_kill: bool) -> None:
-    backend, package = backend_conn
-    job_id = unique_id("trig_kill")
+async def test_on_kill_cancels_the_job_when_asked(backend: str, staged_trainer: str, cancel_on_kill: bool) -> None:
+    package = staged_trainer
+    job_id = unique("trig_kill")
     hook = TrainingJobHook()
     hook.create_job(backend_job(backend, job_id, package, sleep=60))
     trigger = trigger_for(job_id, cancel_on_kill=cancel_on_kill)
