@@ -11,6 +11,7 @@ import pytest
 from airflow.sdk import DAG, conf
 from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
 from sensor_helpers import submit_elsewhere
+from support import RUN_ID, RecordingTI
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
@@ -20,30 +21,18 @@ from airflow_provider_trainjobs.sensors import TrainingJobSensor
 pytestmark = pytest.mark.timeout(120)
 
 
-class RecordingTI:
-    """The task instance's XCom push, recorded (the only stand-in: everything else is the real service)."""
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
-
-    def get_first_reschedule_date(self, context: Any) -> None:
-        return None  # the first poke of the task instance
-
-
 def sensor(job_id: str, **kwargs: Any) -> TrainingJobSensor:
     with DAG("sensor_test", schedule=None):
         return TrainingJobSensor(task_id="wait", job_id=job_id, **{"poke_interval": 0.2, **kwargs})
 
 
 def context() -> dict[str, Any]:
-    return {"ti": RecordingTI(), "run_id": "manual__2025-02-01T00:00:00+00:00"}
+    """The task instance's XCom push recorded (the only stand-in: everything else is the real service)."""
+    return {"ti": RecordingTI(), "run_id": RUN_ID}
 
 
-def test_sensor_waits_for_a_job_submitted_elsewhere(local_service: Any, backend: str, tiny_sdist: Path) -> None:
-    job_id = submit_elsewhere(local_service.storage_endpoint, tiny_sdist, args=["--sleep=1"], backend=backend,
+def test_sensor_waits_for_a_job_submitted_elsewhere(local_service: Any, backend: str, trainer_sdist: Path) -> None:
+    job_id = submit_elsewhere(local_service.storage_endpoint, trainer_sdist, args=["--sleep=1"], backend=backend,
                               max_wait_time="3600s", max_running_time="600s")
     task = sensor(job_id, deadline_grace=30)
     ctx = context()
@@ -53,16 +42,16 @@ def test_sensor_waits_for_a_job_submitted_elsewhere(local_service: Any, backend:
     assert task.timeout == 3600 + 600 + 30  # timeout left unset: derived from the job's scheduling
 
 
-def test_sensor_fails_with_the_jobs_error(local_conn: Any, tiny_sdist: Path) -> None:
-    job_id = submit_elsewhere(local_conn.storage_endpoint, tiny_sdist, args=["--fail=out of memory"])
+def test_sensor_fails_with_the_jobs_error(local_conn: Any, trainer_sdist: Path) -> None:
+    job_id = submit_elsewhere(local_conn.storage_endpoint, trainer_sdist, args=["--fail=out of memory"])
     task = sensor(job_id, timeout=300)
     with pytest.raises(TrainingJobFailed, match="tiny trainer error: out of memory"):
         task.execute(context())
     assert task.timeout == 300  # an explicit timeout is kept
 
 
-def test_deferrable_sensor_defers_then_completes(local_service: Any, backend: str, tiny_sdist: Path) -> None:
-    job_id = submit_elsewhere(local_service.storage_endpoint, tiny_sdist, args=["--sleep=2"], backend=backend)
+def test_deferrable_sensor_defers_then_completes(local_service: Any, backend: str, trainer_sdist: Path) -> None:
+    job_id = submit_elsewhere(local_service.storage_endpoint, trainer_sdist, args=["--sleep=2"], backend=backend)
     task = sensor(job_id, deferrable=True)
     ctx = context()
     with pytest.raises(TaskDeferred) as deferred:
@@ -81,10 +70,10 @@ def test_deferrable_sensor_defers_then_completes(local_service: Any, backend: st
 
 
 def test_sensor_cancels_a_job_past_its_max_running_time(
-    deadline_service: Any, tiny_sdist: Path, monkeypatch: pytest.MonkeyPatch
+    lenient_service: Any, trainer_sdist: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", deadline_service.conn_json())
-    job_id = submit_elsewhere(deadline_service.storage_endpoint, tiny_sdist, args=["--sleep=60"],
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", lenient_service.conn_json())
+    job_id = submit_elsewhere(lenient_service.storage_endpoint, trainer_sdist, args=["--sleep=60"],
                               max_running_time="1s")
     task = sensor(job_id, deadline_grace=0)
     with pytest.raises(TrainingJobDeadlineExceeded, match="maxRunningTime") as failed:
@@ -94,8 +83,8 @@ def test_sensor_cancels_a_job_past_its_max_running_time(
     assert hook.get_job(job_id)["state"] in ("CANCELLING", "CANCELLED")
 
 
-def test_reschedule_mode_frees_the_worker_while_the_job_runs(local_conn: Any, tiny_sdist: Path) -> None:
-    job_id = submit_elsewhere(local_conn.storage_endpoint, tiny_sdist, args=["--sleep=60"],
+def test_reschedule_mode_frees_the_worker_while_the_job_runs(local_conn: Any, trainer_sdist: Path) -> None:
+    job_id = submit_elsewhere(local_conn.storage_endpoint, trainer_sdist, args=["--sleep=60"],
                               max_running_time="900s")
     task = sensor(job_id, mode="reschedule", poke_interval=30, deadline_grace=10)
     try:
