@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from airflow.sdk import DAG
 from google.cloud import storage
-from job_helpers import TINY_TRAINER, make_context, render_and_execute, runtime_for
+from support import (
+    TRAINER_MODULE,
+    TRAINER_PACKAGE,
+    make_context,
+    render_and_execute,
+    runtime_for,
+    wait_for_state,
+)
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
@@ -24,7 +30,7 @@ def test_cancel_operator_cancels_a_running_job_and_tolerates_a_finished_one(
     bucket = new_bucket()
     with DAG(unique_dag_id, schedule=None):
         submit = SubmitTrainingJobOperator(
-            task_id="train", package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+            task_id="train", package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
             staging_bucket=f"gs://{bucket.name}", user_args=["--sleep=60"], wait_for_completion=False,
             **runtime_for(backend),
         )
@@ -40,9 +46,7 @@ def test_cancel_operator_cancels_a_running_job_and_tolerates_a_finished_one(
     assert job["jobId"] == created["jobId"]
     assert job["state"] in ("CANCELLING", "CANCELLED")
     hook = TrainingJobHook()
-    deadline = time.monotonic() + 60
-    while hook.get_job(created["jobId"])["state"] != "CANCELLED" and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for_state(hook, created["jobId"], {"CANCELLED"})
     assert hook.get_job(created["jobId"])["state"] == "CANCELLED"
 
     again = render_and_execute(cancel, make_context(cancel, store=store))  # finished: not an error

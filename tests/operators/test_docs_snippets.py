@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import DAG
-from job_helpers import make_context
+from support import make_context
 
 from airflow_provider_trainjobs.operators import SubmitTrainingJobOperator
 from airflow_provider_trainjobs.sensors import TrainingJobSensor

@@ -13,7 +13,15 @@ import pytest
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from google.cloud import storage
-from job_helpers import RUN_ID, TINY_TRAINER, make_context, render_and_execute, runtime_for
+from support import (
+    RUN_ID,
+    TRAINER_MODULE,
+    TRAINER_PACKAGE,
+    make_context,
+    render_and_execute,
+    runtime_for,
+    wait_for_state,
+)
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobFailed
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
@@ -31,24 +39,14 @@ def submit_op(dag_id: str, backend: str = "ai-platform", **kwargs: Any) -> Submi
                                          **runtime_for(backend), **kwargs)
 
 
-def wait_for_state(hook: TrainingJobHook, job_id: str, states: set[str], timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = hook.get_job(job_id)
-        if job.get("state") in states:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} never reached {states}; last {job.get('state')}")
-
-
 def test_submit_packages_stages_and_returns_the_succeeded_job(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
     op = submit_op(unique_dag_id, backend,
         bucket_param=bucket.name,
-        package_path=str(TINY_TRAINER),
-        module_name="tiny_trainer.task",
+        package_path=str(TRAINER_PACKAGE),
+        module_name=TRAINER_MODULE,
         staging_bucket="gs://{{ params.bucket }}",
         job_dir="gs://{{ params.bucket }}/out/{{ ds_nodash }}",
         user_args=["--x=0.3", "--run={{ ds }}"],
@@ -81,7 +79,7 @@ def test_failed_job_fails_the_task_with_the_trainers_error(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    op = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
                    staging_bucket=f"gs://{bucket.name}", user_args=["--fail=labels column missing"])
     with pytest.raises(TrainingJobFailed, match="tiny trainer error: labels column missing"):
         render_and_execute(op, make_context(op))
@@ -103,7 +101,7 @@ def test_bad_input_fails_before_anything_is_built_uploaded_or_submitted(
     arguments: dict[str, Any], field: str,
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    op = submit_op(unique_dag_id, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
                    staging_bucket=f"gs://{bucket.name}", **arguments)
     with pytest.raises(AirflowFailException, match=field) as failed:  # no retries: bad input stays bad
         render_and_execute(op, make_context(op))
@@ -117,11 +115,11 @@ def test_a_retry_reattaches_to_the_job_the_first_try_created(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    first = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    first = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
                       staging_bucket=f"gs://{bucket.name}", wait_for_completion=False)
     created = render_and_execute(first, make_context(first))
     # The worker "crashed"; the retry is a fresh operator instance for the same run.
-    retry = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    retry = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
                       staging_bucket=f"gs://{bucket.name}")
     final = render_and_execute(retry, make_context(retry))
 
@@ -138,7 +136,7 @@ def test_deferrable_submit_defers_with_a_serialisable_trigger_and_completes(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    op = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
                    staging_bucket=f"gs://{bucket.name}", deferrable=True)
     context = make_context(op)
     with pytest.raises(TaskDeferred) as deferred:
@@ -163,7 +161,7 @@ def test_killing_a_waiting_task_cancels_its_job(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    op = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
                    staging_bucket=f"gs://{bucket.name}", user_args=["--sleep=60"])
     outcome: dict[str, BaseException] = {}
 
@@ -193,7 +191,7 @@ def test_killing_a_deferred_task_cancels_its_job(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, backend, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    op = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
                    staging_bucket=f"gs://{bucket.name}", user_args=["--sleep=60"], deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         render_and_execute(op, make_context(op))
@@ -216,7 +214,7 @@ def test_trainer_logs_reach_the_task_log(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+    op = submit_op(unique_dag_id, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
                    staging_bucket=f"gs://{bucket.name}", user_args=["--x=0.25"])
     render_and_execute(op, make_context(op))
     task_log = capsys.readouterr().out  # the task logger (structlog) writes the task log to stdout here

@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowFailException
 from google.cloud import storage
-from job_helpers import TINY_TRAINER, make_context, render_and_execute, runtime_for
+from support import TRAINER_MODULE, TRAINER_PACKAGE, make_context, render_and_execute, runtime_for
 
 from airflow_provider_trainjobs.operators import HyperparameterTuningJobOperator, SubmitTrainingJobOperator
 from airflow_provider_trainjobs.spec import InvalidJobSpec
@@ -33,11 +33,11 @@ def test_tuning_pushes_the_best_trial_and_logs_progress(
     bucket = new_bucket()
     with DAG(unique_dag_id, schedule=None):
         tune = HyperparameterTuningJobOperator(
-            task_id="tune", package_path=str(TINY_TRAINER), module_name="tiny_trainer.task",
+            task_id="tune", package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
             staging_bucket=f"gs://{bucket.name}", hyperparameters=GRID, poll_interval=0.2, **runtime_for(backend),
         )
         final = SubmitTrainingJobOperator(
-            task_id="final", module_name="tiny_trainer.task",
+            task_id="final", module_name=TRAINER_MODULE,
             user_args=["--x={{ ti.xcom_pull(task_ids='tune', key='best_trial')['hyperparameters']['x'] }}"],
         )
     store: dict[tuple[str, str], Any] = {}
