@@ -42,6 +42,7 @@ class ConnectionSettings:
     api_endpoint: str | None = None
     storage_endpoint: str | None = None
     logging_endpoint: str | None = None
+    executor_image_uri: str | None = None
     key_path: str | None = None
     keyfile_dict: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -72,13 +73,17 @@ def settings_from_extras(extras: dict[str, Any]) -> ConnectionSettings:
     backend = str(get("backend") or "ai-platform")
     if backend not in BACKENDS:
         raise ValueError(f"connection extra 'backend' must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    api_endpoint = get("api_endpoint")
+    # The local service answers Cloud Logging on its API port; Google's APIs never share a host.
+    logging_endpoint = get("logging_endpoint") or (api_endpoint if _is_loopback(api_endpoint) else None)
     return ConnectionSettings(
         project_id=get("project") or get("project_id"),
         backend=backend,
         region=get("region"),
-        api_endpoint=get("api_endpoint"),
+        api_endpoint=api_endpoint,
         storage_endpoint=get("storage_endpoint"),
-        logging_endpoint=get("logging_endpoint") or get("api_endpoint"),
+        logging_endpoint=logging_endpoint,
+        executor_image_uri=get("executor_image_uri"),
         key_path=get("key_path"),
         keyfile_dict=keyfile,
     )
@@ -110,41 +115,6 @@ class TrainJobsBaseHook(BaseHook):
         self._backend_override = backend
         self._region_override = region
         self._settings: ConnectionSettings | None = None
-
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra fields shown for this connection type in the Airflow UI."""
-        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import PasswordField, StringField
-
-        text = {
-            "project": "Project Id",
-            "backend": "Backend (ai-platform or vertex)",
-            "region": "Region",
-            "api_endpoint": "API endpoint (e.g. the local service)",
-            "storage_endpoint": "Cloud Storage endpoint",
-            "logging_endpoint": "Cloud Logging endpoint",
-            "key_path": "Keyfile Path",
-        }
-        widgets: dict[str, Any] = {
-            key: StringField(lazy_gettext(label), widget=BS3TextFieldWidget()) for key, label in text.items()
-        }
-        widgets["keyfile_dict"] = PasswordField(lazy_gettext("Keyfile JSON"), widget=BS3PasswordFieldWidget())
-        return widgets
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Hide the fields a Google API connection does not use."""
-        return {
-            "hidden_fields": ["host", "schema", "login", "password", "port"],
-            "relabeling": {},
-            "placeholders": {
-                "backend": "ai-platform",
-                "api_endpoint": "http://127.0.0.1:8765",
-                "storage_endpoint": "http://127.0.0.1:8766",
-            },
-        }
 
     def _apply_overrides(self, settings: ConnectionSettings) -> ConnectionSettings:
         from dataclasses import replace
@@ -183,8 +153,11 @@ class TrainJobsBaseHook(BaseHook):
 
     @property
     def project_id(self) -> str:
-        """The project every call addresses; required, named in the error when missing."""
-        project = self.settings.project_id or os.environ.get("GOOGLE_CLOUD_PROJECT")
+        """The project every call addresses: the connection's, else the environment's or ADC's."""
+        settings = self.settings
+        project = settings.project_id or os.environ.get("GOOGLE_CLOUD_PROJECT")
+        if not project and not settings.is_local and not (settings.keyfile_dict or settings.key_path):
+            project = _adc_project()
         if not project:
             raise ValueError(
                 f"no project: set the 'project' extra on connection {self.gcp_conn_id!r} or pass project_id"
@@ -194,6 +167,18 @@ class TrainJobsBaseHook(BaseHook):
     def get_credentials(self) -> Credentials:
         """Anonymous credentials for a local endpoint, else the connection's key, else ADC."""
         return credentials_for(self.settings)
+
+
+def _adc_project() -> str | None:
+    """The project Application Default Credentials name, if any (gcloud's configured project)."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        _, project = google.auth.default()  # type: ignore[no-untyped-call]
+    except DefaultCredentialsError:
+        return None
+    return str(project) if project else None
 
 
 def credentials_for(settings: ConnectionSettings) -> Credentials:
