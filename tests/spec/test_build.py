@@ -8,24 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import SEED_004_CONFIG_YAML
 
 from airflow_provider_trainjobs.spec import InvalidJobSpec, build_training_job, load_config
-
-# Seed 004, example 2: the config.yaml with a CUSTOM cluster, written out exactly as the seed shows it.
-SEED_CONFIG_YAML = """\
-trainingInput:
-  scaleTier: CUSTOM
-  masterType: complex_model_m
-  workerType: complex_model_m
-  parameterServerType: large_model
-  workerCount: 9
-  parameterServerCount: 3
-  runtimeVersion: '2.4'
-  pythonVersion: '3.7'
-  scheduling:
-    maxWaitTime: 3600s
-    maxRunningTime: 7200s
-"""
 
 JOB_NAME = "your_name_20240131_120000"
 MODULE_NAME = "trainer.task"
@@ -39,7 +24,7 @@ USER_ARGS = ["--user_first_arg=first_arg_value", "--user_second_arg=second_arg_v
 @pytest.fixture
 def seed_config(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
-    path.write_text(SEED_CONFIG_YAML, encoding="utf-8")
+    path.write_text(SEED_004_CONFIG_YAML, encoding="utf-8")
     return path
 
 
@@ -171,7 +156,7 @@ def test_seed_python_job_spec_from_arguments_alone() -> None:
 
 def test_config_file_jobid_is_used_when_job_id_is_none(tmp_path: Path) -> None:
     path = tmp_path / "job.yaml"
-    path.write_text("jobId: from_file\n" + SEED_CONFIG_YAML, encoding="utf-8")
+    path.write_text("jobId: from_file\n" + SEED_004_CONFIG_YAML, encoding="utf-8")
     common: dict[str, Any] = {"package_uris": [STAGED], "module_name": MODULE_NAME, "region": REGION}
     assert build_training_job(None, config=path, **common)["jobId"] == "from_file"
     assert build_training_job("from_argument", config=path, **common)["jobId"] == "from_argument"
@@ -370,7 +355,7 @@ def test_load_config_json_and_yaml(tmp_path: Path) -> None:
 def test_yaml_unquoted_version_is_caught_by_the_schema(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(
-        SEED_CONFIG_YAML.replace("runtimeVersion: '2.4'", "runtimeVersion: 2.4"), encoding="utf-8"
+        SEED_004_CONFIG_YAML.replace("runtimeVersion: '2.4'", "runtimeVersion: 2.4"), encoding="utf-8"
     )
     with pytest.raises(InvalidJobSpec, match="quote it in YAML") as info:
         build_training_job("j1", config=path, package_uris=[STAGED], module_name=MODULE_NAME, region=REGION)

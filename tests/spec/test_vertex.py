@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support import SEED_004_CONFIG_YAML
 
 from airflow_provider_trainjobs.spec import InvalidJobSpec, validate_resource
 from airflow_provider_trainjobs.spec.vertex import (
@@ -26,21 +27,6 @@ JOB_DIR = "gs://my-bucket/training/job/directory"
 TF24_CPU = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-4:latest"
 TF24_GPU = "us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-4:latest"
 
-# Seed 004, example 2: the config.yaml of a custom cluster with scheduling (the rest comes from flags).
-SEED_004_CONFIG = """
-trainingInput:
-  scaleTier: CUSTOM
-  masterType: complex_model_m
-  workerType: complex_model_m
-  parameterServerType: large_model
-  workerCount: 9
-  parameterServerCount: 3
-  runtimeVersion: '2.4'
-  pythonVersion: '3.7'
-  scheduling:
-    maxWaitTime: 3600s
-    maxRunningTime: 7200s
-"""
 
 # A seed-style hptuning_config.yaml (the Job resource shape gcloud's --config takes).
 HPTUNING_CONFIG = """
@@ -76,7 +62,7 @@ trainingInput:
 """
 
 
-def seed_job(config: str = SEED_004_CONFIG, **extra: Any) -> dict[str, Any]:
+def seed_job(config: str = SEED_004_CONFIG_YAML, **extra: Any) -> dict[str, Any]:
     """The Job gcloud would send for a config file plus the seed's flags (module, packages, region, job dir)."""
     job: dict[str, Any] = yaml.safe_load(config)
     job["jobId"] = "my_job_name"
@@ -700,7 +686,7 @@ def vertex_response(body: dict[str, Any], kind: str, **extra: Any) -> dict[str, 
     return response
 
 
-@pytest.mark.parametrize("config", [SEED_004_CONFIG, HPTUNING_CONFIG])
+@pytest.mark.parametrize("config", [SEED_004_CONFIG_YAML, HPTUNING_CONFIG])
 def test_round_trip(config: str) -> None:
     from airflow_provider_trainjobs.spec.results import job_fingerprint
 
@@ -719,7 +705,7 @@ def test_round_trip(config: str) -> None:
         assert view["trainingOutput"]["hyperparameterMetricTag"] == "rmse"
 
 
-@pytest.mark.parametrize("config", [SEED_004_CONFIG, HPTUNING_CONFIG])
+@pytest.mark.parametrize("config", [SEED_004_CONFIG_YAML, HPTUNING_CONFIG])
 def test_round_trip_without_the_embedded_copy_keeps_deadlines_and_goal(config: str) -> None:
     job = seed_job(config)
     kind = vertex_kind(job)
@@ -744,7 +730,7 @@ def test_the_docs_dag_snippet_translates_for_vertex(tmp_path: Path) -> None:
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "vertex.md").read_text()
     snippet = docs.split("```python\n", 1)[1].split("```", 1)[0]
-    (tmp_path / "config.yaml").write_text(SEED_004_CONFIG.replace("  runtimeVersion: '2.4'\n", ""))
+    (tmp_path / "config.yaml").write_text(SEED_004_CONFIG_YAML.replace("  runtimeVersion: '2.4'\n", ""))
     namespace: dict[str, Any] = {"__file__": str(tmp_path / "dag.py"), "__name__": "docs_dag"}
     exec(compile(snippet, "docs/vertex.md", "exec"), namespace)
     train = namespace["train"]
