@@ -45,6 +45,15 @@ def start_local_service(data_dir: Path, *extra_args: str) -> ServiceProcess:
     return start_service(data_dir, *extra_args)
 
 
+def _serving(data_dir: Path, *extra_args: str) -> Iterator[ServiceProcess]:
+    """A local service for a fixture to yield, stopped when the fixture is torn down."""
+    service = start_service(data_dir, *extra_args)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
 @pytest.fixture(scope="session")
 def storage_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A standalone gcp-storage-emulator process; yields its endpoint URL."""
@@ -66,11 +75,7 @@ def storage_conn(storage_emulator: str, monkeypatch: pytest.MonkeyPatch) -> dict
 @pytest.fixture(scope="session")
 def local_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """One local service for the whole session (tests use unique job ids)."""
-    service = start_service(tmp_path_factory.mktemp("svc") / "data", "--max-concurrent-jobs", "4")
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from _serving(tmp_path_factory.mktemp("svc") / "data", "--max-concurrent-jobs", "4")
 
 
 @pytest.fixture
@@ -92,11 +97,7 @@ def backend(request: pytest.FixtureRequest, local_service: ServiceProcess, monke
 def lenient_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """A second local service that enforces job deadlines 1000x later, so the waiter's own deadline
     handling (hook, trigger, sensor), not the service's, is what a test sees."""
-    service = start_service(tmp_path_factory.mktemp("lenient") / "data", "--deadline-scale", "1000")
-    try:
-        yield service
-    finally:
-        service.stop()
+    yield from _serving(tmp_path_factory.mktemp("lenient") / "data", "--deadline-scale", "1000")
 
 
 @pytest.fixture

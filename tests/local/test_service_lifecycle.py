@@ -73,12 +73,24 @@ def one_slot_service(tmp_path_factory: pytest.TempPathFactory) -> Any:
         service.proc.wait(timeout=30)
 
 
-def test_max_wait_time_cancels_queued_job(one_slot_service: Any, trainer_sdist: Path) -> None:
-    ml = ml_client(one_slot_service.api_endpoint)
-    uri = upload(one_slot_service.storage_endpoint, trainer_sdist)
-    blocker, waiter = unique("blocker"), unique("waiter")
+def _occupy_the_slot(service: Any, sdist: Path) -> tuple[Any, str, str]:
+    """Starts a sleeping job that takes the service's one slot; returns (ml client, package URI, its id)."""
+    ml = ml_client(service.api_endpoint)
+    uri = upload(service.storage_endpoint, sdist)
+    blocker = unique("blocker")
     ml.projects().jobs().create(parent=f"projects/{PROJECT}",
                                 body=make_job(blocker, uri, ["--mode", "sleep"])).execute()
+    return ml, uri, blocker
+
+
+def _cancel_and_wait(ml: Any, job_id: str) -> dict[str, Any]:
+    ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{job_id}", body={}).execute()
+    return wait_for(ml, PROJECT, job_id)
+
+
+def test_max_wait_time_cancels_queued_job(one_slot_service: Any, trainer_sdist: Path) -> None:
+    ml, uri, blocker = _occupy_the_slot(one_slot_service, trainer_sdist)
+    waiter = unique("waiter")
     queued = ml.projects().jobs().create(
         parent=f"projects/{PROJECT}",
         body=make_job(waiter, uri, ["--mode", "succeed"], scheduling={"maxWaitTime": "1800s"}),
@@ -93,20 +105,14 @@ def test_max_wait_time_cancels_queued_job(one_slot_service: Any, trainer_sdist: 
     assert "maxWaitTime (1800s)" in job["errorMessage"] and "QUEUED" in job["errorMessage"]
     assert "startTime" not in job
     assert ml.projects().jobs().get(name=f"projects/{PROJECT}/jobs/{blocker}").execute()["state"] == "RUNNING"
-    ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{blocker}", body={}).execute()
-    assert wait_for(ml, PROJECT, blocker)["state"] == "CANCELLED"
+    assert _cancel_and_wait(ml, blocker)["state"] == "CANCELLED"
 
 
 def test_cancel_queued_job_never_runs(one_slot_service: Any, trainer_sdist: Path) -> None:
-    ml = ml_client(one_slot_service.api_endpoint)
-    uri = upload(one_slot_service.storage_endpoint, trainer_sdist)
-    blocker, queued = unique("blocker"), unique("queued")
-    ml.projects().jobs().create(parent=f"projects/{PROJECT}",
-                                body=make_job(blocker, uri, ["--mode", "sleep"])).execute()
+    ml, uri, blocker = _occupy_the_slot(one_slot_service, trainer_sdist)
+    queued = unique("queued")
     ml.projects().jobs().create(parent=f"projects/{PROJECT}",
                                 body=make_job(queued, uri, ["--mode", "succeed"])).execute()
-    ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{queued}", body={}).execute()
-    job = wait_for(ml, PROJECT, queued)
+    job = _cancel_and_wait(ml, queued)
     assert job["state"] == "CANCELLED" and "startTime" not in job
-    ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{blocker}", body={}).execute()
-    assert wait_for(ml, PROJECT, blocker)["state"] == "CANCELLED"
+    assert _cancel_and_wait(ml, blocker)["state"] == "CANCELLED"

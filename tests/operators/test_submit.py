@@ -33,7 +33,9 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def submit_op(dag_id: str, backend: str = "ai-platform", **kwargs: Any) -> SubmitTrainingJobOperator:
+    """The operator submitting the test trainer (package_path and module_name unless given)."""
     params = {"bucket": kwargs.pop("bucket_param", "")}
+    kwargs = {"package_path": str(TRAINER_PACKAGE), "module_name": TRAINER_MODULE, **kwargs}
     with DAG(dag_id, schedule=None, params=params):
         return SubmitTrainingJobOperator(task_id=kwargs.pop("task_id", "train"), poll_interval=0.2,
                                          **runtime_for(backend), **kwargs)
@@ -45,8 +47,6 @@ def test_submit_packages_stages_and_returns_the_succeeded_job(
     bucket = new_bucket()
     op = submit_op(unique_dag_id, backend,
         bucket_param=bucket.name,
-        package_path=str(TRAINER_PACKAGE),
-        module_name=TRAINER_MODULE,
         staging_bucket="gs://{{ params.bucket }}",
         job_dir="gs://{{ params.bucket }}/out/{{ ds_nodash }}",
         user_args=["--x=0.3", "--run={{ ds }}"],
@@ -79,8 +79,8 @@ def test_failed_job_fails_the_task_with_the_trainers_error(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
-                   staging_bucket=f"gs://{bucket.name}", user_args=["--fail=labels column missing"])
+    op = submit_op(unique_dag_id, backend, staging_bucket=f"gs://{bucket.name}",
+                   user_args=["--fail=labels column missing"])
     with pytest.raises(TrainingJobFailed, match="tiny trainer error: labels column missing"):
         render_and_execute(op, make_context(op))
     job = TrainingJobHook().get_job(default_job_id(unique_dag_id, "train", RUN_ID))
@@ -101,8 +101,7 @@ def test_bad_input_fails_before_anything_is_built_uploaded_or_submitted(
     arguments: dict[str, Any], field: str,
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
-                   staging_bucket=f"gs://{bucket.name}", **arguments)
+    op = submit_op(unique_dag_id, staging_bucket=f"gs://{bucket.name}", **arguments)
     with pytest.raises(AirflowFailException, match=field) as failed:  # no retries: bad input stays bad
         render_and_execute(op, make_context(op))
     assert isinstance(failed.value.__cause__, InvalidJobSpec)
@@ -115,12 +114,10 @@ def test_a_retry_reattaches_to_the_job_the_first_try_created(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    first = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
-                      staging_bucket=f"gs://{bucket.name}", wait_for_completion=False)
+    first = submit_op(unique_dag_id, backend, staging_bucket=f"gs://{bucket.name}", wait_for_completion=False)
     created = render_and_execute(first, make_context(first))
     # The worker "crashed"; the retry is a fresh operator instance for the same run.
-    retry = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
-                      staging_bucket=f"gs://{bucket.name}")
+    retry = submit_op(unique_dag_id, backend, staging_bucket=f"gs://{bucket.name}")
     final = render_and_execute(retry, make_context(retry))
 
     assert final["jobId"] == created["jobId"]
@@ -136,8 +133,7 @@ def test_deferrable_submit_defers_with_a_serialisable_trigger_and_completes(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
-                   staging_bucket=f"gs://{bucket.name}", deferrable=True)
+    op = submit_op(unique_dag_id, backend, staging_bucket=f"gs://{bucket.name}", deferrable=True)
     context = make_context(op)
     with pytest.raises(TaskDeferred) as deferred:
         render_and_execute(op, context)
@@ -161,8 +157,7 @@ def test_killing_a_waiting_task_cancels_its_job(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
-                   staging_bucket=f"gs://{bucket.name}", user_args=["--sleep=60"])
+    op = submit_op(unique_dag_id, backend, staging_bucket=f"gs://{bucket.name}", user_args=["--sleep=60"])
     outcome: dict[str, BaseException] = {}
 
     def run() -> None:
@@ -191,8 +186,8 @@ def test_killing_a_deferred_task_cancels_its_job(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, backend, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
-                   staging_bucket=f"gs://{bucket.name}", user_args=["--sleep=60"], deferrable=True)
+    op = submit_op(unique_dag_id, backend, staging_bucket=f"gs://{bucket.name}", user_args=["--sleep=60"],
+                   deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         render_and_execute(op, make_context(op))
     trigger = deferred.value.trigger
@@ -214,8 +209,7 @@ def test_trainer_logs_reach_the_task_log(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bucket = new_bucket()
-    op = submit_op(unique_dag_id, package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
-                   staging_bucket=f"gs://{bucket.name}", user_args=["--x=0.25"])
+    op = submit_op(unique_dag_id, staging_bucket=f"gs://{bucket.name}", user_args=["--x=0.25"])
     render_and_execute(op, make_context(op))
     task_log = capsys.readouterr().out  # the task logger (structlog) writes the task log to stdout here
     assert "[master-replica-0] tiny trainer started with x=0.25" in task_log
