@@ -55,3 +55,17 @@ def test_dag_facing_modules_do_not_import_heavy_clients() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("HEAVY=")][0]
     assert line == "HEAVY=", f"heavy modules imported at DAG parse time: {line}"
+
+
+def test_connection_form_fields_and_behaviour_are_registered() -> None:
+    """Airflow 3.2+ builds the connection form from provider info, without importing UI code."""
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    behaviour = manager.field_behaviours["trainjobs"]
+    assert {"host", "login", "password", "port", "schema"} <= set(behaviour["hidden_fields"])
+    widgets = {k for k in manager.connection_form_widgets if k.startswith("extra__trainjobs__")}
+    expected = {"project", "backend", "region", "api_endpoint", "storage_endpoint", "logging_endpoint",
+                "executor_image_uri", "key_path", "keyfile_dict"}
+    assert widgets == {f"extra__trainjobs__{name}" for name in expected}
+    assert manager.connection_form_widgets["extra__trainjobs__keyfile_dict"].is_sensitive
