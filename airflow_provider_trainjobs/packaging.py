@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BuiltPackage", "PackagingError", "build_training_package"]
+__all__ = ["BuiltPackage", "PackageSource", "PackagingError", "build_training_package", "check_package_path"]
 
 # 1980-01-01: the earliest time zip-based tools accept; every member of the tarball gets it.
 REPRODUCIBLE_MTIME = 315532800
@@ -79,13 +79,25 @@ class BuiltPackage:
         return self.path.stat().st_size
 
 
-def build_training_package(package_path: str | os.PathLike[str], output_dir: str | os.PathLike[str] | None = None
-                           ) -> BuiltPackage:
-    """Build ``package_path`` (a dir holding ``__init__.py``) into a reproducible ``.tar.gz`` in ``output_dir``.
+@dataclass(frozen=True)
+class PackageSource:
+    """A checked ``package_path``: the package dir, the project root (its parent) and how it will be built.
 
-    ``output_dir`` defaults to a new temporary directory that the caller owns. Raises :class:`PackagingError`
-    for a path that is not a package directory or a build that fails (with the tail of the build's output).
+    ``tarball_name`` is the sdist's file name when it is known before building (generated ``setup.py``:
+    ``<name>-0.0.0.tar.gz``), else None (the project's own ``setup.py``/``pyproject.toml`` decides it).
     """
+
+    package_dir: Path
+    root: Path
+    generated_setup: bool
+
+    @property
+    def tarball_name(self) -> str | None:
+        return f"{self.package_dir.name.lower()}-0.0.0.tar.gz" if self.generated_setup else None
+
+
+def check_package_path(package_path: str | os.PathLike[str]) -> PackageSource:
+    """Every check on ``package_path`` that needs no build; raises :class:`PackagingError` naming the rule."""
     package_dir = Path(package_path).expanduser()
     if not package_dir.exists():
         raise PackagingError(f"package_path {str(package_path)!r} does not exist")
@@ -103,6 +115,18 @@ def build_training_package(package_path: str | os.PathLike[str], output_dir: str
             f"package_path {str(package_path)!r}: without a setup.py the directory name must be a valid "
             f"Python package name (letters, digits, underscores), got {package_dir.name!r}"
         )
+    return PackageSource(package_dir, root, generated)
+
+
+def build_training_package(package_path: str | os.PathLike[str], output_dir: str | os.PathLike[str] | None = None
+                           ) -> BuiltPackage:
+    """Build ``package_path`` (a dir holding ``__init__.py``) into a reproducible ``.tar.gz`` in ``output_dir``.
+
+    ``output_dir`` defaults to a new temporary directory that the caller owns. Raises :class:`PackagingError`
+    for a path that is not a package directory or a build that fails (with the tail of the build's output).
+    """
+    source = check_package_path(package_path)
+    package_dir, root, generated = source.package_dir, source.root, source.generated_setup
     out_dir = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="trainjobs-pkg-"))
     out_dir.mkdir(parents=True, exist_ok=True)
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +25,8 @@ from airflow_provider_trainjobs.naming import is_valid_job_id
 if TYPE_CHECKING:
     from google.cloud.storage import Blob, Client
 
-__all__ = ["MAX_PACKAGE_URIS", "PACKAGE_SUFFIXES", "StagedObject", "StagingError", "StagingHook",
-           "StagingPlan", "plan_staging", "staging_prefix"]
+__all__ = ["MAX_PACKAGE_URIS", "PACKAGE_SUFFIXES", "StagedObject", "StagingArgs", "StagingError", "StagingHook",
+           "StagingPlan", "check_staging_args", "digest_staging", "plan_staging", "staging_prefix"]
 
 MAX_PACKAGE_URIS = 100
 PACKAGE_SUFFIXES = (".tar.gz", ".whl", ".zip")
@@ -59,6 +61,18 @@ class _LocalFile:
     size: int
     sha256: str
     md5_b64: str
+
+
+@dataclass(frozen=True)
+class StagingArgs:
+    """Checked ``packages`` and destination, before any file is read: what :func:`check_staging_args` returns.
+
+    ``destination`` is the (bucket, object prefix) local files go under; None when nothing local is staged.
+    """
+
+    passthrough: tuple[str, ...]
+    local: tuple[Path, ...]
+    destination: tuple[str, str] | None
 
 
 @dataclass(frozen=True)
@@ -101,12 +115,21 @@ def _split_gs(uri: str, what: str, *, object_required: bool) -> tuple[str, str]:
     return bucket, name
 
 
+def _clean(value: str | None) -> str | None:
+    """Strip surrounding whitespace (a templated `` gs://b`` is ``gs://b``); empty means not given."""
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
 def staging_prefix(*, job_id: str | None, staging_bucket: str | None, job_dir: str | None) -> tuple[str, str]:
     """The (bucket, object prefix) local packages go under, before the ``<sha256>/<file>`` part.
 
     With ``staging_bucket`` (``gs://bucket``, ``gs://bucket/prefix`` or a bare bucket name) the prefix ends in
     the job id, which is then required; otherwise ``<job_dir>/packages``. Neither given raises StagingError.
+    Surrounding whitespace in any of the three is ignored.
     """
+    job_id, staging_bucket, job_dir = _clean(job_id), _clean(staging_bucket), _clean(job_dir)
     if staging_bucket:
         uri = staging_bucket if staging_bucket.startswith("gs://") else f"gs://{staging_bucket}"
         bucket, prefix = _split_gs(uri, "staging_bucket", object_required=False)
@@ -138,19 +161,31 @@ def _hash_file(path: Path, combined: Any) -> _LocalFile:
     return _LocalFile(path, size, sha.hexdigest(), base64.b64encode(md5.digest()).decode("ascii"))
 
 
-def plan_staging(packages: Sequence[str] | str, *, job_id: str | None = None, staging_bucket: str | None = None,
-                 job_dir: str | None = None) -> StagingPlan:
-    """Validate ``packages`` and the destination and decide every target URI, without touching the network.
-
-    ``packages`` mixes local files and ``gs://`` URIs (a string is split on commas, like gcloud's flag).
-    Raises StagingError for more than 100 entries, a malformed ``gs://`` URI, a missing local file, a file
-    that is not ``.tar.gz``/``.whl``/``.zip``, two local files with the same name, or no destination.
-    """
-    entries = [p.strip() for p in packages.split(",")] if isinstance(packages, str) else list(packages)
+def _split_packages(packages: Sequence[str] | str | None) -> list[Any]:
+    """``packages`` as a list; a string is split on commas, like gcloud's ``--packages`` flag."""
+    if packages is None:
+        return []
     if isinstance(packages, str):
-        entries = [e for e in entries if e]
-    if len(entries) > MAX_PACKAGE_URIS:
-        raise StagingError(f"packages: at most {MAX_PACKAGE_URIS} package URIs are allowed, got {len(entries)}")
+        return [e for e in (p.strip() for p in packages.split(",")) if e]
+    return list(packages)
+
+
+def check_staging_args(packages: Sequence[str] | str | None, *, package_path: str | os.PathLike[str] | None = None,
+                       job_id: str | None = None, staging_bucket: str | None = None,
+                       job_dir: str | None = None) -> StagingArgs:
+    """Every staging check that needs neither the network nor a read of the files' bytes.
+
+    ``package_path``, when given, is the trainer still to be built: it counts as one more URI toward the
+    limit of 100, needs a destination, must be a package dir (see
+    :func:`~airflow_provider_trainjobs.packaging.check_package_path`), and its tarball name, when
+    knowable before the build (generated ``setup.py``), must not clash with a local file of ``packages``.
+    Raises StagingError (or PackagingError for ``package_path``) naming the argument and the rule.
+    """
+    entries = _split_packages(packages)
+    total = len(entries) + (1 if package_path else 0)
+    if total > MAX_PACKAGE_URIS:
+        extra = " (counting the built trainer package)" if package_path else ""
+        raise StagingError(f"packages: at most {MAX_PACKAGE_URIS} package URIs are allowed, got {total}{extra}")
     passthrough: list[str] = []
     local: list[Path] = []
     for index, entry in enumerate(entries):
@@ -174,14 +209,45 @@ def plan_staging(packages: Sequence[str] | str, *, job_id: str | None = None, st
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise StagingError(f"packages: two local files share the name {duplicates[0]!r}; basenames must be unique")
-    if not local:
-        return StagingPlan(tuple(passthrough), (), None)
-    bucket, prefix = staging_prefix(job_id=job_id, staging_bucket=staging_bucket, job_dir=job_dir)
+    destination = None
+    if local or package_path:
+        destination = staging_prefix(job_id=job_id, staging_bucket=staging_bucket, job_dir=job_dir)
+    if package_path:
+        from airflow_provider_trainjobs.packaging import check_package_path
+
+        built_name = check_package_path(package_path).tarball_name
+        if built_name is not None and built_name in names:
+            raise StagingError(
+                f"packages: {built_name!r} is also the name of the package built from package_path; "
+                "basenames must be unique"
+            )
+    return StagingArgs(tuple(passthrough), tuple(local), destination)
+
+
+def digest_staging(args: StagingArgs) -> StagingPlan:
+    """Read the local files once: their checksums and the one sha256 that goes into every upload's path."""
+    if not args.local:
+        return StagingPlan(args.passthrough, (), None)
+    assert args.destination is not None  # check_staging_args sets it whenever there are local files
+    bucket, prefix = args.destination
     combined = hashlib.sha256()
-    files = [_hash_file(p, combined) for p in local]
+    files = [_hash_file(p, combined) for p in args.local]
     digest = combined.hexdigest()
     uploads = tuple((f, bucket, "/".join(p for p in (prefix, digest, f.path.name) if p)) for f in files)
-    return StagingPlan(tuple(passthrough), uploads, digest)
+    return StagingPlan(args.passthrough, uploads, digest)
+
+
+def plan_staging(packages: Sequence[str] | str, *, job_id: str | None = None, staging_bucket: str | None = None,
+                 job_dir: str | None = None) -> StagingPlan:
+    """Validate ``packages`` and the destination and decide every target URI, without touching the network.
+
+    ``packages`` mixes local files and ``gs://`` URIs (a string is split on commas, like gcloud's flag).
+    Raises StagingError for more than 100 entries, a malformed ``gs://`` URI, a missing local file, a file
+    that is not ``.tar.gz``/``.whl``/``.zip``, two local files with the same name, or no destination.
+    This is :func:`check_staging_args` followed by :func:`digest_staging` (which reads every local file).
+    """
+    return digest_staging(check_staging_args(packages, job_id=job_id, staging_bucket=staging_bucket,
+                                             job_dir=job_dir))
 
 
 class StagingHook(TrainJobsBaseHook):
@@ -221,7 +287,42 @@ class StagingHook(TrainJobsBaseHook):
         All validation (see :func:`plan_staging`) and a check that the target bucket exists happen before the
         first upload. Raises StagingError for bad arguments, a missing bucket or a checksum mismatch.
         """
-        plan = plan_staging(packages, job_id=job_id, staging_bucket=staging_bucket, job_dir=job_dir)
+        return self._stage_plan(plan_staging(packages, job_id=job_id, staging_bucket=staging_bucket,
+                                             job_dir=job_dir))
+
+    def stage_training_packages(self, *, package_path: str | os.PathLike[str] | None,
+                                packages: Sequence[str] | str | None, job_id: str | None,
+                                staging_bucket: str | None, job_dir: str | None) -> list[StagedObject]:
+        """Package and stage as ``gcloud ai-platform jobs submit training --package-path --packages`` does.
+
+        In order: every argument is checked (:func:`check_staging_args`, no file read), the target bucket is
+        looked up, ``package_path`` (if given) is built into a temporary dir, and then every local file is
+        hashed once and uploaded unless already there. Returns the ``gs://`` entries of ``packages`` first,
+        then its local files, then the built trainer. Raises ValueError when neither argument is given,
+        StagingError / PackagingError naming the argument and the rule.
+        """
+        entries = [str(e).strip() if isinstance(e, str | Path) else e for e in _split_packages(packages)]
+        if not package_path and not entries:
+            raise ValueError("package_path/packages: give a trainer package dir, packages to stage, or both")
+        args = check_staging_args(entries, package_path=package_path, job_id=job_id,
+                                  staging_bucket=staging_bucket, job_dir=job_dir)
+        if args.destination is not None:
+            self._existing_bucket(self.get_conn(), args.destination[0])  # a missing bucket fails before the build
+        if not package_path:
+            return self._stage_plan(digest_staging(args))
+        from airflow_provider_trainjobs.packaging import build_training_package
+
+        with tempfile.TemporaryDirectory(prefix="trainjobs-package-") as out_dir:
+            built = build_training_package(package_path, out_dir)
+            self.log.info("built %s from %s: %d bytes, sha256 %s%s", built.path.name, package_path, built.size,
+                          built.sha256, " (with a generated setup.py)" if built.generated_setup else "")
+            # Re-checked with the built file: its name is only known now when the project has its own setup.py.
+            final = check_staging_args([*entries, str(built.path)], job_id=job_id, staging_bucket=staging_bucket,
+                                       job_dir=job_dir)
+            return self._stage_plan(digest_staging(final))
+
+    def _stage_plan(self, plan: StagingPlan) -> list[StagedObject]:
+        """Upload what ``plan`` says, skipping objects already there with the same content."""
         staged = [StagedObject(uri, None, None, False, uri) for uri in plan.passthrough]
         for uri in plan.passthrough:
             self.log.info("%s is already in Cloud Storage: passed through", uri)

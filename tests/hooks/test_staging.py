@@ -291,3 +291,125 @@ def test_comma_separated_string_like_the_gcloud_flag(bucket: storage.Bucket, pkg
 def test_bad_chunk_size() -> None:
     with pytest.raises(StagingError, match="chunk_size: must be a positive multiple of 256 KiB"):
         StagingHook(chunk_size=1000)
+
+
+# --- stage_training_packages: check everything, build, hash and upload once ----------------------------------
+
+
+def _trainer(root: Path, *, setup_py: str | None = None) -> Path:
+    """A tiny trainer package ``root/trainer``; ``setup_py`` (if given) is written beside it."""
+    (root / "trainer").mkdir(parents=True)
+    (root / "trainer" / "__init__.py").write_text("")
+    (root / "trainer" / "task.py").write_text("print('training')\n")
+    if setup_py is not None:
+        (root / "setup.py").write_text(setup_py)
+    return root / "trainer"
+
+
+# A setup.py that fails if it is ever run: a test using it proves the check came before the build.
+_FAILING_SETUP = "raise SystemExit('the build ran')\n"
+
+
+def test_stage_training_packages_builds_then_stages_with_each_file_read_once(
+        bucket: storage.Bucket, pkgs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import airflow_provider_trainjobs.hooks.staging as staging
+
+    reads: list[str] = []
+    real_hash = staging._hash_file
+    monkeypatch.setattr(staging, "_hash_file", lambda path, combined: reads.append(path.name) or
+                        real_hash(path, combined))
+    package_path = _trainer(tmp_path / "app")
+    dep = pkgs["dep1-1.0.tar.gz"]
+
+    staged = StagingHook().stage_training_packages(
+        package_path=str(package_path), packages=[str(dep), "gs://deps-1/extra.whl"], job_id="census_1",
+        staging_bucket=f"gs://{bucket.name}", job_dir=None)
+
+    assert reads == ["dep1-1.0.tar.gz", "trainer-0.0.0.tar.gz"]  # one read per local file, no pre-check read
+    assert [s.uri.rsplit("/", 1)[-1] for s in staged] == ["extra.whl", "dep1-1.0.tar.gz", "trainer-0.0.0.tar.gz"]
+    assert [s.uploaded for s in staged] == [False, True, True]
+    digest = staged[1].uri.split("/")[-2]
+    assert object_names(bucket) == [f"census_1/{digest}/dep1-1.0.tar.gz", f"census_1/{digest}/trainer-0.0.0.tar.gz"]
+    assert staged[1].sha256 == hashlib.sha256(dep.read_bytes()).hexdigest()
+
+    again = StagingHook().stage_training_packages(
+        package_path=str(package_path), packages=[str(dep), "gs://deps-1/extra.whl"], job_id="census_1",
+        staging_bucket=f"gs://{bucket.name}", job_dir=None)
+    assert [s.uri for s in again] == [s.uri for s in staged]
+    assert not any(s.uploaded for s in again)
+
+
+def test_stage_training_packages_with_only_packages_or_only_the_trainer(bucket: storage.Bucket,
+                                                                       pkgs: dict[str, Path],
+                                                                       tmp_path: Path) -> None:
+    hook = StagingHook()
+    only_packages = hook.stage_training_packages(package_path=None, packages=f"{pkgs['dep1-1.0.tar.gz']}",
+                                                 job_id=None, staging_bucket=None, job_dir=f"gs://{bucket.name}/run")
+    assert len(only_packages) == 1 and only_packages[0].uri.endswith("/dep1-1.0.tar.gz")
+    assert only_packages[0].uri.startswith(f"gs://{bucket.name}/run/packages/")
+    only_trainer = hook.stage_training_packages(package_path=str(_trainer(tmp_path / "app")), packages=None,
+                                                job_id="j", staging_bucket=bucket.name, job_dir=None)
+    assert len(only_trainer) == 1 and only_trainer[0].uploaded
+    with pytest.raises(ValueError, match="package_path/packages: give a trainer package dir"):
+        hook.stage_training_packages(package_path=None, packages=[], job_id="j", staging_bucket=bucket.name,
+                                     job_dir=None)
+
+
+def test_whitespace_around_staging_arguments_is_ignored(bucket: storage.Bucket, pkgs: dict[str, Path]) -> None:
+    dep = pkgs["dep1-1.0.tar.gz"]
+    digest = hashlib.sha256(dep.read_bytes()).hexdigest()
+    staged = StagingHook().stage_training_packages(package_path=None, packages=[f" {dep} "], job_id=" j1\n",
+                                                   staging_bucket=f" gs://{bucket.name} ", job_dir=None)
+    assert [s.uri for s in staged] == [f"gs://{bucket.name}/j1/{digest}/dep1-1.0.tar.gz"]
+    uris = StagingHook().stage_package_uris([str(dep)], job_dir=f"  gs://{bucket.name}/d  ")
+    assert uris == [f"gs://{bucket.name}/d/packages/{digest}/dep1-1.0.tar.gz"]
+
+
+@pytest.mark.parametrize(("case", "match"), [
+    ("too_many", r"at most 100 package URIs are allowed, got 101 \(counting the built trainer package\)"),
+    ("no_destination", "staging_bucket/job_dir: a staging bucket or job dir is required"),
+    ("bad_job_id", "job_id: '1x' must be letters"),
+    ("missing_bucket", "bucket 'absent-bucket-1' does not exist"),
+    ("bad_uri", r"packages\[0\]: 's3://b/x.whl' is not a gs:// URI"),
+])
+def test_stage_training_packages_checks_everything_before_building(
+        bucket: storage.Bucket, tmp_path: Path, case: str, match: str) -> None:
+    package_path = _trainer(tmp_path / "app", setup_py=_FAILING_SETUP)
+    kwargs: dict[str, object] = {"packages": [], "job_id": "j", "staging_bucket": bucket.name, "job_dir": None}
+    if case == "too_many":
+        kwargs["packages"] = [f"gs://deps-1/p{i}.tar.gz" for i in range(100)]
+    elif case == "no_destination":
+        kwargs["staging_bucket"] = None
+    elif case == "bad_job_id":
+        kwargs["job_id"] = "1x"
+    elif case == "missing_bucket":
+        kwargs["staging_bucket"] = "absent-bucket-1"
+    else:
+        kwargs["packages"] = ["s3://b/x.whl"]
+    with pytest.raises(StagingError, match=match):
+        StagingHook().stage_training_packages(package_path=str(package_path), **kwargs)  # type: ignore[arg-type]
+    assert object_names(bucket) == []
+
+
+def test_a_package_named_like_the_generated_trainer_tarball_is_rejected_before_the_build(
+        bucket: storage.Bucket, tmp_path: Path) -> None:
+    from airflow_provider_trainjobs.packaging import PackagingError
+
+    package_path = _trainer(tmp_path / "app")
+    (tmp_path / "trainer-0.0.0.tar.gz").write_bytes(b"an older build")
+    with pytest.raises(StagingError, match="'trainer-0.0.0.tar.gz' is also the name of the package built from"):
+        StagingHook().stage_training_packages(package_path=str(package_path),
+                                              packages=[str(tmp_path / "trainer-0.0.0.tar.gz")],
+                                              job_id="j", staging_bucket=bucket.name, job_dir=None)
+    # With the project's own setup.py the name is only known after the build: still caught before uploading.
+    (tmp_path / "app" / "setup.py").write_text("from setuptools import setup\nsetup(name='trainer', version='0.0.0',"
+                                               " packages=['trainer'])\n")
+    with pytest.raises(StagingError, match="share the name 'trainer-0.0.0.tar.gz'"):
+        StagingHook().stage_training_packages(package_path=str(package_path),
+                                              packages=[str(tmp_path / "trainer-0.0.0.tar.gz")],
+                                              job_id="j", staging_bucket=bucket.name, job_dir=None)
+    assert object_names(bucket) == []
+    (package_path / "__init__.py").unlink()
+    with pytest.raises(PackagingError, match="has no __init__.py"):
+        StagingHook().stage_training_packages(package_path=str(package_path), packages=None, job_id="j",
+                                              staging_bucket=bucket.name, job_dir=None)
