@@ -287,7 +287,7 @@ class StagingHook(TrainJobsBaseHook):
         All validation (see :func:`plan_staging`) and a check that the target bucket exists happen before the
         first upload. Raises StagingError for bad arguments, a missing bucket or a checksum mismatch.
         """
-        return self._stage_plan(plan_staging(packages, job_id=job_id, staging_bucket=staging_bucket,
+        return self.stage_plan(plan_staging(packages, job_id=job_id, staging_bucket=staging_bucket,
                                              job_dir=job_dir))
 
     def stage_training_packages(self, *, package_path: str | os.PathLike[str] | None,
@@ -309,7 +309,7 @@ class StagingHook(TrainJobsBaseHook):
         if args.destination is not None:
             self._existing_bucket(self.get_conn(), args.destination[0])  # a missing bucket fails before the build
         if not package_path:
-            return self._stage_plan(digest_staging(args))
+            return self.stage_plan(digest_staging(args))
         from airflow_provider_trainjobs.packaging import build_training_package
 
         with tempfile.TemporaryDirectory(prefix="trainjobs-package-") as out_dir:
@@ -319,10 +319,15 @@ class StagingHook(TrainJobsBaseHook):
             # Re-checked with the built file: its name is only known now when the project has its own setup.py.
             final = check_staging_args([*entries, str(built.path)], job_id=job_id, staging_bucket=staging_bucket,
                                        job_dir=job_dir)
-            return self._stage_plan(digest_staging(final))
+            return self.stage_plan(digest_staging(final))
 
-    def _stage_plan(self, plan: StagingPlan) -> list[StagedObject]:
-        """Upload what ``plan`` says, skipping objects already there with the same content."""
+    def stage_plan(self, plan: StagingPlan) -> list[StagedObject]:
+        """Upload what ``plan`` (from :func:`plan_staging`) says, skipping objects already there unchanged.
+
+        Each upload is checked against the checksum taken when the plan was made; on a mismatch (the file
+        changed since, or the bytes were corrupted) the object is deleted again and StagingError is raised, so
+        no wrong bytes stay at a content-addressed path.
+        """
         staged = [StagedObject(uri, None, None, False, uri) for uri in plan.passthrough]
         for uri in plan.passthrough:
             self.log.info("%s is already in Cloud Storage: passed through", uri)
@@ -345,6 +350,7 @@ class StagingHook(TrainJobsBaseHook):
             blob.upload_from_filename(str(local.path), content_type=_CONTENT_TYPES[suffix], checksum="md5",
                                       retry=DEFAULT_RETRY)
             if not _same_content(blob, local):
+                self._delete_quietly(blob)
                 raise StagingError(
                     f"packages: {uri} does not match {local.path} after upload "
                     f"(md5 {blob.md5_hash!r} != {local.md5_b64!r}); the file changed or the upload was corrupted"
@@ -358,6 +364,17 @@ class StagingHook(TrainJobsBaseHook):
         """Like :meth:`stage_packages`, returning only the ``gs://`` URIs in job order (``packageUris``)."""
         return [s.uri for s in self.stage_packages(packages, job_id=job_id, staging_bucket=staging_bucket,
                                                    job_dir=job_dir)]
+
+    def _delete_quietly(self, blob: Blob) -> None:
+        """Delete an object that must not stay; already gone is fine."""
+        from google.api_core.exceptions import NotFound
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        try:
+            blob.delete(retry=DEFAULT_RETRY)
+        except NotFound:
+            pass
+        self.log.warning("deleted %s: its content does not match the planned checksum", blob.name)
 
     @staticmethod
     def _existing_bucket(client: Client, name: str) -> Any:

@@ -413,3 +413,13 @@ def test_a_package_named_like_the_generated_trainer_tarball_is_rejected_before_t
     with pytest.raises(PackagingError, match="has no __init__.py"):
         StagingHook().stage_training_packages(package_path=str(package_path), packages=None, job_id="j",
                                               staging_bucket=bucket.name, job_dir=None)
+
+
+def test_a_file_changed_after_planning_is_not_left_at_its_content_addressed_path(
+        bucket: storage.Bucket, pkgs: dict[str, Path]) -> None:
+    path = pkgs["trainer-0.1.tar.gz"]
+    plan = plan_staging([str(path)], job_id="j", staging_bucket=bucket.name)
+    path.write_bytes(b"edited after the plan was made")
+    with pytest.raises(StagingError, match="does not match .* after upload"):
+        StagingHook().stage_plan(plan)
+    assert object_names(bucket) == []  # the planned sha256 path does not hold the edited bytes
