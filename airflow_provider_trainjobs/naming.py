@@ -1,7 +1,8 @@
 """Names derived from an Airflow run: deterministic job ids and label values that pass the service's rules.
 
-A job id derived from ``(dag_id, task_id, run_id)`` is the same on every try of a task instance, so a retry
-re-attaches to the job the first try created instead of submitting a second one.
+A job id derived from ``(dag_id, task_id, run_id, map_index)`` is the same on every try of a task instance, so
+a retry re-attaches to the job the first try created instead of submitting a second one; each map index of a
+mapped task gets its own. :func:`resubmit_job_id` names the jobs that replace a failed or cancelled one.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import hashlib
 import re
 
 __all__ = ["JOB_ID_MAX_LENGTH", "LABEL_VALUE_MAX_LENGTH", "default_job_id", "is_valid_job_id",
-           "sanitize_label_value"]
+           "resubmit_job_id", "sanitize_label_value"]
 
 JOB_ID_MAX_LENGTH = 128
 LABEL_VALUE_MAX_LENGTH = 63
@@ -27,18 +28,38 @@ def is_valid_job_id(job_id: str) -> bool:
     return len(job_id) <= JOB_ID_MAX_LENGTH and _JOB_ID_RE.fullmatch(job_id) is not None
 
 
-def default_job_id(dag_id: str, task_id: str, run_id: str) -> str:
-    """A valid, readable job id that depends only on the dag, task and run (not on the try number).
+def default_job_id(dag_id: str, task_id: str, run_id: str, map_index: int | None = -1) -> str:
+    """A valid, readable job id that depends only on the dag, task, run and map index (not on the try number).
 
     Characters outside ``[A-Za-z0-9_]`` become ``_``; a short hash of the exact inputs is appended so that
     two runs whose ids differ only in replaced characters (or past the truncation point) never collide.
+    A mapped task instance (``map_index >= 0``) ends in ``_m<map_index>``, so its siblings never share a job.
     """
     readable = re.sub(r"[^A-Za-z0-9]+", "_", f"{dag_id}_{task_id}_{run_id}").strip("_")
     if not readable[:1].isalpha():
         readable = "job_" + readable
     suffix = "_" + _short_hash(dag_id, task_id, run_id)
+    if map_index is not None and map_index >= 0:
+        suffix += f"_m{map_index}"
     readable = readable[: JOB_ID_MAX_LENGTH - len(suffix)].rstrip("_")
     return readable + suffix
+
+
+def resubmit_job_id(base: str, attempt: int) -> str:
+    """The id of the ``attempt``-th job submitted for ``base``: ``base`` itself, then ``<base>_r2``, ``_r3``, ...
+
+    A valid ``base`` gives a valid id: when ``<base>_r<n>`` would pass 128 characters, ``base`` is shortened and
+    a hash of it kept, so two long bases never share a resubmitted id.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt must be >= 1; got {attempt}")
+    if attempt == 1:
+        return base
+    suffix = f"_r{attempt}"
+    if len(base) + len(suffix) <= JOB_ID_MAX_LENGTH:
+        return base + suffix
+    hashed = "_" + _short_hash(base)
+    return base[: JOB_ID_MAX_LENGTH - len(suffix) - len(hashed)].rstrip("_") + hashed + suffix
 
 
 def sanitize_label_value(value: str) -> str:

@@ -6,7 +6,12 @@ import re
 
 import pytest
 
-from airflow_provider_trainjobs.naming import default_job_id, is_valid_job_id, sanitize_label_value
+from airflow_provider_trainjobs.naming import (
+    default_job_id,
+    is_valid_job_id,
+    resubmit_job_id,
+    sanitize_label_value,
+)
 
 LABEL_RE = re.compile(r"[a-z0-9_-]{0,63}")
 
@@ -32,6 +37,36 @@ def test_default_job_id_is_readable_and_distinct() -> None:
     assert default_job_id("d", "t", "r1") != default_job_id("d", "t", "r2")
     long_a, long_b = default_job_id("x" * 200, "t", "r1"), default_job_id("x" * 200, "t", "r2")
     assert len(long_a) == 128 and long_a != long_b
+
+
+def test_each_map_index_gets_its_own_stable_id() -> None:
+    run = "manual__2025-01-31T00:00:00+00:00"
+    unmapped = default_job_id("d", "t", run)
+    assert default_job_id("d", "t", run, -1) == default_job_id("d", "t", run, None) == unmapped
+    mapped = [default_job_id("d", "t", run, i) for i in range(3)]
+    assert mapped == [f"{unmapped}_m{i}" for i in range(3)]
+    assert default_job_id("d", "t", run, 2) == mapped[2]  # the same on every try
+    long_ids = [default_job_id("x" * 200, "t", run, i) for i in (7, 1234)]
+    assert all(is_valid_job_id(j) and len(j) == 128 for j in long_ids)
+    assert long_ids[0].endswith("_m7") and long_ids[1].endswith("_m1234")
+
+
+@pytest.mark.parametrize("base", ["job", "a" * 120, "a" * 128, "b" * 126 + "_c"])
+def test_resubmit_job_ids_are_valid_distinct_and_stable(base: str) -> None:
+    assert resubmit_job_id(base, 1) == base
+    chain = [resubmit_job_id(base, n) for n in range(2, 120)]
+    assert all(is_valid_job_id(j) for j in chain), chain
+    assert len(set(chain)) == len(chain) and base not in chain
+    assert all(j.endswith(f"_r{n}") for n, j in zip(range(2, 120), chain, strict=True))
+    assert resubmit_job_id(base, 3) == chain[1]
+    if len(base) <= 125:
+        assert chain[0] == f"{base}_r2"
+    with pytest.raises(ValueError, match="attempt"):
+        resubmit_job_id(base, 0)
+
+
+def test_long_resubmitted_ids_of_different_bases_differ() -> None:
+    assert resubmit_job_id("a" * 127 + "b", 2) != resubmit_job_id("a" * 127 + "c", 2)
 
 
 def test_is_valid_job_id_rules() -> None:
