@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
+import ssl
 
 import httplib2
 import pytest
+from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.errors import HttpError
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
-from airflow_provider_trainjobs.hooks.retry import RetryPolicy, call_with_retries
+from airflow_provider_trainjobs.hooks.retry import (
+    CANCEL_RETRY_TOTAL,
+    RetryPolicy,
+    as_api_error,
+    call_with_retries,
+    is_network_error,
+)
 
 FAST = RetryPolicy(max_retries=3, initial=0.001, maximum=0.002, total=10)
 
@@ -79,3 +89,47 @@ def test_backoff_grows_and_is_capped() -> None:
     assert 0.5 <= policy.delay(1) <= 1.0
     assert 2.0 <= policy.delay(3) <= 4.0
     assert 4.0 <= policy.delay(10) <= 8.0
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), ssl.SSLError(1, "bad record mac"),
+     socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"),
+     httplib2.ServerNotFoundError("Unable to find the server at ml.googleapis.com"),
+     OSError(errno.EHOSTUNREACH, "No route to host"), OSError(errno.ENETUNREACH, "Network is unreachable"),
+     TransportError("connection aborted while refreshing the token")],
+)
+def test_network_blips_below_http_are_transient(error: BaseException) -> None:
+    assert is_network_error(error)
+    translated = as_api_error(error, "getting job j")
+    assert isinstance(translated, TrainingJobApiError) and translated.transient
+    fn = Flaky(error, error)
+    assert call_with_retries(fn, what="getting job j", policy=FAST) == "ok"
+    assert fn.calls == 3
+
+
+@pytest.mark.parametrize(
+    "error",
+    [FileNotFoundError(errno.ENOENT, "No such file", "/keys/sa.json"), PermissionError(errno.EACCES, "denied"),
+     IsADirectoryError(errno.EISDIR, "is a directory"),
+     ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate"),
+     RefreshError("invalid_grant: account not found"), ValueError("bad")],
+)
+def test_local_and_credential_errors_are_not_retried(error: BaseException) -> None:
+    assert not is_network_error(error)
+    fn = Flaky(error)
+    with pytest.raises(Exception) as info:
+        call_with_retries(fn, what="getting job j", policy=FAST)
+    assert fn.calls == 1
+    assert not (isinstance(info.value, TrainingJobApiError) and info.value.transient)
+
+
+def test_cancel_policy_fits_the_triggerers_on_kill_budget() -> None:
+    from airflow.configuration import conf
+
+    policy = RetryPolicy(max_retries=5, initial=1.0, maximum=30.0, total=300.0).for_cancel()
+    assert policy.total == CANCEL_RETRY_TOTAL < conf.getint("triggerer", "on_kill_timeout", fallback=30)
+    assert policy.maximum <= 5.0 and policy.max_retries == 5
+    # a policy that is already tighter stays as it is
+    tight = RetryPolicy(max_retries=1, initial=0.01, maximum=0.02, total=1.0)
+    assert tight.for_cancel() == tight

@@ -3,7 +3,12 @@ a create whose response was lost re-attaches instead of creating a second job.""
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -94,3 +99,40 @@ def test_wait_fails_after_too_many_consecutive_failed_polls(tiny_package: str, l
     assert info.value.status == 503
     set_faults(local_conn.api_endpoint, fail_next=0)
     hook.cancel_job(job_id)
+
+
+@pytest.fixture
+def tls_eof_endpoint() -> Iterator[tuple[str, list[int]]]:
+    """An https endpoint on 127.0.0.1 whose server reads the TLS hello and hangs up (an SSL EOF, the blip a
+    proxy or load balancer produces); yields the endpoint and the list counting connections."""
+    server = socket.create_server(("127.0.0.1", 0))
+    connections: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            connections.append(1)
+            with conn:
+                conn.recv(4096)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.getsockname()[1]}", connections
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+def test_a_tls_eof_is_retried_through_the_real_client(tls_eof_endpoint: tuple[str, list[int]],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint, connections = tls_eof_endpoint
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps(
+        {"conn_type": "trainjobs", "extra": {"project": "local-project", "api_endpoint": endpoint}}))
+    with pytest.raises(TrainingJobApiError) as info:
+        make_hook(max_retries=2).get_job("tls_blip")
+    assert info.value.transient and isinstance(info.value.__cause__, ssl.SSLError)
+    assert len(connections) == 3  # one attempt and two retries, not a permanent failure at the first
