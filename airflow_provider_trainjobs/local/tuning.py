@@ -7,22 +7,20 @@ reads the trainer's metrics with :func:`read_hypertune_metrics` and asks
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import math
 import random
 import statistics
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from airflow_provider_trainjobs.spec.hyperparameters import GRID_TYPES, LOG_SCALES
 
-LOG_SCALES = ("UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE")
-GRID_TYPES = ("INTEGER", "CATEGORICAL", "DISCRETE")
+log = logging.getLogger(__name__)
 
 # Median stopping rule: how much evidence is needed before a trial may be stopped.
 MIN_COMPLETED_TRIALS = 2
@@ -85,9 +83,11 @@ def _scaled(unit: float, low: float, high: float, scale: str | None) -> float:
 class TrialSuggester:
     """Suggests each trial's hyperparameters for one HyperparameterSpec (ml v1 ``hyperparameters``).
 
-    GRID_SEARCH walks the grid in a fixed order (the last parameter varies fastest), RANDOM_SEARCH
-    samples honouring scaleType, ALGORITHM_UNSPECIFIED asks optuna's TPE sampler, which learns from
-    every :meth:`report` and from the trials of ``resumePreviousJobId`` (``previous_trials``).
+    GRID_SEARCH walks the grid lazily in a fixed order (the last parameter varies fastest), skipping
+    the points an earlier job (``previous_trials``, from ``resumePreviousJobId``) already ran
+    successfully; RANDOM_SEARCH samples honouring scaleType; ALGORITHM_UNSPECIFIED asks optuna's TPE
+    sampler, which learns from every :meth:`report` and from the SUCCEEDED ``previous_trials``.
+    Failed or cancelled earlier trials neither block a grid point nor teach the sampler.
     ``suggest`` may be called several times before any ``report`` (parallel trials).
     """
 
@@ -107,20 +107,22 @@ class TrialSuggester:
         self.max_trials: int = int(spec.get("maxTrials") or 1)
         self._random = random.Random(seed)
         self._suggested = 0
-        self._grid: list[dict[str, str]] = []
+        self._grid_left = 0
+        self._grid_walk: Iterator[dict[str, str]] = iter(())
         self._study: Any = None
         self._pending: dict[tuple[tuple[str, str], ...], list[Any]] = {}
+        succeeded = [t for t in previous_trials if isinstance(t, dict) and t.get("state") == "SUCCEEDED"]
         if self.algorithm == "GRID_SEARCH":
-            self._grid = self._build_grid(previous_trials)
+            self._build_grid(succeeded)
         elif self.algorithm != "RANDOM_SEARCH":
-            self._study = self._build_study(seed, previous_trials)
+            self._study = self._build_study(seed, succeeded)
 
     # -- public contract -------------------------------------------------------------------------
 
     def total_trials(self) -> int:
-        """maxTrials, or the number of grid points left when that is smaller (GRID_SEARCH)."""
+        """maxTrials, or the number of grid points not yet tried when that is smaller (GRID_SEARCH)."""
         if self.algorithm == "GRID_SEARCH":
-            return min(self.max_trials, len(self._grid))
+            return min(self.max_trials, self._grid_left)
         return self.max_trials
 
     def suggest(self) -> dict[str, str] | None:
@@ -128,7 +130,10 @@ class TrialSuggester:
         if self._suggested >= self.total_trials():
             return None
         if self.algorithm == "GRID_SEARCH":
-            values = self._grid[self._suggested]
+            point = next(self._grid_walk, None)
+            if point is None:
+                return None
+            values = point
         elif self.algorithm == "RANDOM_SEARCH":
             values = {p["parameterName"]: format_value(p, self._sample(p)) for p in self.params}
         else:
@@ -157,8 +162,9 @@ class TrialSuggester:
 
     # -- grid ------------------------------------------------------------------------------------
 
-    def _build_grid(self, previous_trials: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-        axes: list[list[str]] = []
+    def _build_grid(self, succeeded: Sequence[dict[str, Any]]) -> None:
+        """Set up the lazy walk: INTEGER axes stay ``range`` objects, so a huge grid costs no memory."""
+        axes: list[range | list[str]] = []
         for param in self.params:
             kind = param.get("type")
             if kind not in GRID_TYPES:
@@ -168,13 +174,21 @@ class TrialSuggester:
                 )
             if kind == "INTEGER":
                 low, high = _bounds(param)
-                axes.append([str(v) for v in range(math.ceil(low), math.floor(high) + 1)])
+                axes.append(range(math.ceil(low), math.floor(high) + 1))
             else:
                 axes.append([format_value(param, v) for v in _choices(param)])
         names = [p["parameterName"] for p in self.params]
-        done = {tuple(sorted((t.get("hyperparameters") or {}).items())) for t in previous_trials}
-        grid = (dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes))
-        return [point for point in grid if tuple(sorted(point.items())) not in done]
+        tried: set[tuple[str, ...]] = set()
+        for trial in succeeded:
+            values = trial.get("hyperparameters")
+            if not isinstance(values, dict) or set(values) != set(names):
+                continue
+            key = tuple(str(values[name]) for name in names)
+            if all(_on_axis(axis, text) for axis, text in zip(axes, key, strict=True)):
+                tried.add(key)
+        size = math.prod(len(axis) for axis in axes)
+        self._grid_left = size - len(tried)
+        self._grid_walk = _walk_grid(names, axes, size, tried)
 
     # -- random ----------------------------------------------------------------------------------
 
@@ -197,7 +211,7 @@ class TrialSuggester:
 
     # -- bayesian (optuna TPE) -------------------------------------------------------------------
 
-    def _build_study(self, seed: int | None, previous_trials: Sequence[dict[str, Any]]) -> Any:
+    def _build_study(self, seed: int | None, succeeded: Sequence[dict[str, Any]]) -> Any:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -208,7 +222,7 @@ class TrialSuggester:
             sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
         study = optuna.create_study(direction="maximize" if self.maximize else "minimize", sampler=sampler)
         self._study = study
-        for trial in previous_trials:
+        for trial in succeeded:
             final = trial.get("finalMetric") or {}
             if trial.get("hyperparameters") and final.get("objectiveValue") is not None:
                 self._add_completed(trial["hyperparameters"], float(final["objectiveValue"]))
@@ -225,7 +239,9 @@ class TrialSuggester:
             # The index keeps the values' order, which a categorical distribution would lose.
             return IntDistribution(0, len(_choices(param)) - 1)
         low, high = _bounds(param)
-        log_scale = param.get("scaleType") == "UNIT_LOG_SCALE"
+        # UNIT_REVERSE_LOG_SCALE: the sampler works on the mirror ``min + max - x`` on a log scale
+        # (see _mirror), so the values it hands out are dense near maxValue, as random search's are.
+        log_scale = param.get("scaleType") in LOG_SCALES
         if kind == "INTEGER":
             return IntDistribution(math.ceil(low), math.floor(high), log=log_scale)
         return FloatDistribution(low, high, log=log_scale)
@@ -241,7 +257,7 @@ class TrialSuggester:
     def _render(self, param: dict[str, Any], internal: Any) -> str:
         if param.get("type") == "DISCRETE":
             return format_value(param, _choices(param)[int(internal)])
-        return format_value(param, internal)
+        return format_value(param, _mirror(param, internal))
 
     def _internal(self, param: dict[str, Any], text: str) -> Any:
         kind = param.get("type")
@@ -251,8 +267,8 @@ class TrialSuggester:
             values = [float(v) for v in _choices(param)]
             return min(range(len(values)), key=lambda i: abs(values[i] - float(text)))
         if kind == "INTEGER":
-            return int(float(text))
-        return float(text)
+            return _mirror(param, int(float(text)))
+        return _mirror(param, float(text))
 
     def _add_completed(self, params: dict[str, str], objective: float) -> None:
         import optuna
@@ -266,6 +282,49 @@ class TrialSuggester:
         except (KeyError, ValueError) as err:
             # A trial from an older spec (renamed parameter, value out of range) cannot seed this one.
             log.warning("ignoring trial %s for the TPE sampler: %s", params, err)
+
+
+def _on_axis(axis: range | list[str], text: str) -> bool:
+    """Is ``text`` (a value as trainingOutput reports it) one of this grid axis's values?"""
+    if isinstance(axis, list):
+        return text in axis
+    try:
+        number = int(text)
+    except ValueError:
+        return False
+    return str(number) == text and number in axis
+
+
+def _walk_grid(
+    names: list[str], axes: list[range | list[str]], size: int, tried: set[tuple[str, ...]]
+) -> Iterator[dict[str, str]]:
+    """Every grid point not in ``tried``, last axis fastest, decoded from its index one at a time.
+
+    (itertools.product would first copy each axis into a tuple: a 1e9-wide INTEGER axis would not fit.)
+    """
+    sizes = [len(axis) for axis in axes]
+    for index in range(size):
+        digits: list[int] = []
+        rest = index
+        for width in reversed(sizes):
+            rest, digit = divmod(rest, width)
+            digits.append(digit)
+        key = tuple(str(axis[d]) for axis, d in zip(axes, reversed(digits), strict=True))
+        if key not in tried:
+            yield dict(zip(names, key, strict=True))
+
+
+def _mirror(param: dict[str, Any], value: Any) -> Any:
+    """``min + max - value`` for a UNIT_REVERSE_LOG_SCALE INTEGER/DOUBLE (its own inverse), else ``value``.
+
+    optuna has no reverse-log distribution: TPE samples the mirror on a log scale instead.
+    """
+    if param.get("scaleType") != "UNIT_REVERSE_LOG_SCALE" or param.get("type") not in ("INTEGER", "DOUBLE"):
+        return value
+    low, high = _bounds(param)
+    if param.get("type") == "INTEGER":
+        return math.ceil(low) + math.floor(high) - int(value)
+    return min(high, max(low, low + high - float(value)))
 
 
 def read_hypertune_metrics(path: str | Path, tag: str) -> list[Measurement]:

@@ -62,14 +62,51 @@ def test_grid_rejects_double_parameter() -> None:
         )
 
 
-def test_grid_resume_skips_points_already_tried() -> None:
-    previous = [{"trialId": "1", "hyperparameters": {"units": "2", "l2": "0.001", "opt": "sgd"}}]
+def test_grid_resume_skips_only_points_that_succeeded() -> None:
+    previous = [
+        {"trialId": "1", "state": "SUCCEEDED", "hyperparameters": {"units": "2", "l2": "0.001", "opt": "sgd"}},
+        {"trialId": "2", "state": "FAILED", "hyperparameters": {"units": "2", "l2": "0.001", "opt": "adam"},
+         "finalMetric": {"trainingStep": "1", "objectiveValue": 0.5}},
+        {"trialId": "3", "state": "CANCELLED", "hyperparameters": {"units": "2", "l2": "0.5", "opt": "sgd"}},
+        # Not on this grid (an older spec): it must not shrink the count of points left.
+        {"trialId": "4", "state": "SUCCEEDED", "hyperparameters": {"units": "99", "l2": "0.001", "opt": "sgd"}},
+    ]
     suggester = TrialSuggester(
         {"algorithm": "GRID_SEARCH", "maxTrials": 100, "params": GRID_PARAMS}, previous_trials=previous
     )
+    assert suggester.total_trials() == 17
     trials = _drain(suggester)
     assert len(trials) == 17
     assert previous[0]["hyperparameters"] not in trials
+    # The failed and the cancelled point are tried again, first, in grid order.
+    assert trials[:2] == [previous[1]["hyperparameters"], previous[2]["hyperparameters"]]
+
+
+def test_grid_resume_counts_the_points_left_against_max_trials() -> None:
+    params = [{"parameterName": "x", "type": "DISCRETE", "discreteValues": [1, 2, 3, 4]}]
+    previous = [{"trialId": str(i), "state": "SUCCEEDED", "hyperparameters": {"x": str(i)}} for i in (1, 2, 3)]
+    suggester = TrialSuggester({"algorithm": "GRID_SEARCH", "maxTrials": 3, "params": params},
+                               previous_trials=previous)
+    assert suggester.total_trials() == 1
+    assert _drain(suggester) == [{"x": "4"}]
+
+
+def test_huge_grid_is_walked_lazily() -> None:
+    # 1e9 x 1e9 points: building the grid up front would never finish (or run out of memory).
+    params = [
+        {"parameterName": "a", "type": "INTEGER", "minValue": 0, "maxValue": 1_000_000_000},
+        {"parameterName": "b", "type": "INTEGER", "minValue": -5, "maxValue": 1_000_000_000},
+    ]
+    previous = [{"trialId": "1", "state": "SUCCEEDED", "hyperparameters": {"a": "0", "b": "-4"}}]
+    suggester = TrialSuggester({"algorithm": "GRID_SEARCH", "maxTrials": 3, "params": params},
+                               previous_trials=previous)
+    assert suggester.total_trials() == 3
+    assert _drain(suggester) == [{"a": "0", "b": "-5"}, {"a": "0", "b": "-3"}, {"a": "0", "b": "-2"}]
+
+    # Without maxTrials in the way the count is the whole grid minus the point already tried.
+    wide = TrialSuggester({"algorithm": "GRID_SEARCH", "maxTrials": 10**30, "params": params},
+                          previous_trials=previous)
+    assert wide.total_trials() == 1_000_000_001 * 1_000_000_006 - 1
 
 
 def test_log_scale_needs_positive_min() -> None:
@@ -223,12 +260,18 @@ def test_resume_seeds_tpe_with_previous_trials() -> None:
         previous.append({"trialId": str(i + 1), "hyperparameters": values, "state": "SUCCEEDED",
                          "finalMetric": {"trainingStep": "5", "objectiveValue": _objective(values)}})
     previous.append({"trialId": "21", "hyperparameters": {"lr": "0.2", "units": "3"}, "state": "FAILED"})
+    # A failed trial that reported a (great) metric before failing must not count as a result.
+    previous.append({"trialId": "22", "hyperparameters": {"lr": "0.5", "units": "60"}, "state": "FAILED",
+                     "finalMetric": {"trainingStep": "5", "objectiveValue": 99.0}})
+    previous.append({"trialId": "23", "hyperparameters": {"lr": "0.4", "units": "50"}, "state": "CANCELLED",
+                     "finalMetric": {"trainingStep": "2", "objectiveValue": 98.0}})
     spec = {**TPE_SPEC, "maxTrials": 6}
     warm_means, cold_means = [], []
     for seed in range(3):
         warm = TrialSuggester(spec, seed=seed, previous_trials=previous)
         assert warm._study is not None
-        assert len(warm._study.trials) == 20  # the failed trial without a metric teaches nothing
+        assert len(warm._study.trials) == 20  # only the SUCCEEDED trials teach the sampler
+        assert all(t.value < 2 for t in warm._study.trials)
         warm_scores = [_objective(v) for v in _drain(warm)]
         cold_scores = [_objective(v) for v in _drain(TrialSuggester(spec, seed=seed))]
         assert len(warm_scores) == 6
@@ -237,6 +280,36 @@ def test_resume_seeds_tpe_with_previous_trials() -> None:
         warm_means.append(statistics.fmean(warm_scores))
         cold_means.append(statistics.fmean(cold_scores))
     assert statistics.fmean(warm_means) > statistics.fmean(cold_means) + 0.5, (warm_means, cold_means)
+
+
+REVERSE = {"parameterName": "m", "type": "DOUBLE", "minValue": 0.001, "maxValue": 1.0,
+           "scaleType": "UNIT_REVERSE_LOG_SCALE"}
+
+
+def test_tpe_reverse_log_scale_is_dense_near_max() -> None:
+    suggester = TrialSuggester({"maxTrials": 600, "params": [REVERSE]}, seed=5)
+    values = [float(v["m"]) for v in _drain(suggester)]
+    assert len(values) == 600 and all(0.001 <= v <= 1.0 for v in values)
+    # Mirror of log-uniform: median ~ 1.001 - sqrt(0.001) ~ 0.969 and two thirds above 0.9
+    # (a linear draw: median 0.5, a tenth above 0.9; a log draw: median 0.03).
+    assert statistics.median(values) == pytest.approx(1.001 - math.sqrt(0.001), abs=0.02)
+    assert 0.6 < sum(v > 0.9 for v in values) / len(values) < 0.74
+
+
+def test_tpe_reverse_log_integer_and_resume_round_trip() -> None:
+    param = {"parameterName": "n", "type": "INTEGER", "minValue": 1, "maxValue": 1000,
+             "scaleType": "UNIT_REVERSE_LOG_SCALE"}
+    ints = [int(v["n"]) for v in _drain(TrialSuggester({"maxTrials": 600, "params": [param]}, seed=5))]
+    assert all(1 <= v <= 1000 for v in ints)
+    assert 940 < statistics.median(ints) < 990  # 1001 - geometric mean of [1, 1000] ~ 969
+
+    previous = [{"trialId": "1", "state": "SUCCEEDED", "hyperparameters": {"m": "0.99"},
+                 "finalMetric": {"trainingStep": "1", "objectiveValue": 0.5}}]
+    resumed = TrialSuggester({"maxTrials": 2, "params": [REVERSE]}, previous_trials=previous)
+    assert resumed._study is not None
+    (seeded,) = resumed._study.trials
+    assert seeded.params["m"] == pytest.approx(0.011)  # the sampler's view: min + max - 0.99
+    assert 0.001 <= float(_drain(resumed)[0]["m"]) <= 1.0
 
 
 def test_defaults_give_one_trial() -> None:
