@@ -9,17 +9,18 @@ installed once for the job before this runs. trainingOutput is rewritten as tria
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.local.cluster import Cluster, RunContext, plan_job
 from airflow_provider_trainjobs.local.store import rfc3339
+from airflow_provider_trainjobs.spec.results import DEFAULT_METRIC_TAG
 
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.local.engine import Engine, Run
 
-DEFAULT_TAG = "training/hptuning/metric"
 EARLY_STOP_CHECK_INTERVAL = 0.1
 
 
@@ -46,12 +47,13 @@ class _Tuning:
         self.project, self.job_id = run.project, run.job_id
         self.training: dict[str, Any] = job["trainingInput"]
         self.spec: dict[str, Any] = self.training["hyperparameters"]
-        self.tag: str = self.spec.get("hyperparameterMetricTag") or DEFAULT_TAG
+        self.tag: str = self.spec.get("hyperparameterMetricTag") or DEFAULT_METRIC_TAG
         self.goal: str = self.spec.get("goal") or "MAXIMIZE"
         self.trials: list[dict[str, Any]] = []
         self.active: dict[str, _Trial] = {}
         self.completed_values: list[list[float]] = []
-        self.failed = self.finished = self.launched = 0
+        # completedTrialCount is the number of trials that completed successfully (ml v1 TrainingOutput).
+        self.failed = self.succeeded = self.launched = 0
         self.last_failure = ""
 
     def log(self, severity: str, message: str, trial_id: str | None = None) -> None:
@@ -61,7 +63,7 @@ class _Tuning:
         """Write trainingOutput (and the live trainer pids) to the job record."""
         self.engine.update_output(self.project, self.job_id, {
             "isHyperparameterTuningJob": True,
-            "completedTrialCount": str(self.finished),
+            "completedTrialCount": str(self.succeeded),
             "hyperparameterMetricTag": self.tag,
             "trials": self.trials,
         })
@@ -91,7 +93,13 @@ class _Tuning:
         if earlier is None:
             return (f"trainingInput.hyperparameters.resumePreviousJobId: job {earlier_id} does not exist"
                     f" in project {self.project}")
-        previous = list((earlier.get("trainingOutput") or {}).get("trials") or [])
+        output = earlier.get("trainingOutput") or {}
+        if not (earlier.get("trainingInput") or {}).get("hyperparameters") and not output.get(
+            "isHyperparameterTuningJob"
+        ):
+            return (f"trainingInput.hyperparameters.resumePreviousJobId: job {earlier_id} is not a"
+                    " hyperparameter tuning job; only a tuning job's trials can be resumed")
+        previous = list(output.get("trials") or [])
         self.log("INFO", f"Resuming the search of job {earlier_id} ({len(previous)} earlier trials).")
         return previous
 
@@ -128,6 +136,7 @@ class _Tuning:
             record["allMetrics"] = every
         if ok:
             record["state"] = "SUCCEEDED"
+            self.succeeded += 1
             if stopped_early:
                 record["isTrialStoppedEarly"] = True
                 self.log("INFO", f"Trial {trial_id} stopped early: its {self.tag} trails the median of completed"
@@ -143,7 +152,6 @@ class _Tuning:
             self.last_failure = f"trial {trial_id}: {why}"
             suggester.report(trial.params, None, failed=True)
             self.log("ERROR", f"Trial {trial_id} failed: {why}", trial_id)
-        self.finished += 1
         del self.active[trial_id]
         self.run.clusters.remove(trial.cluster)
 
@@ -166,7 +174,9 @@ class _Tuning:
         if isinstance(previous, str):
             return "FAILED", previous
         try:
-            suggester = TrialSuggester(self.spec, previous_trials=previous)
+            # Seeded by the job's name: the same job id on a fresh service suggests the same values.
+            seed = zlib.crc32(f"{self.project}/{self.job_id}".encode())
+            suggester = TrialSuggester(self.spec, seed=seed, previous_trials=previous)
         except ValueError as err:
             return "FAILED", f"trainingInput.hyperparameters: {err}"
         total = suggester.total_trials()

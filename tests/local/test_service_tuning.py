@@ -15,8 +15,10 @@ from typing import Any
 
 from support import list_log_entries, logging_client, make_job, ml_client, unique, upload, wait_for
 
+from airflow_provider_trainjobs.spec.results import DEFAULT_METRIC_TAG
+
 PROJECT = "local-project"
-TAG = "training/hptuning/metric"
+TAG = DEFAULT_METRIC_TAG
 
 
 def _submit(service: Any, sdist: Path, hyperparameters: dict[str, Any], args: list[str] | None = None,
@@ -108,7 +110,8 @@ def test_random_search_respects_bounds_and_log_scale(local_service: Any, trainer
             {"parameterName": "n", "type": "INTEGER", "minValue": 1, "maxValue": 5},
         ],
     }
-    job = _submit(local_service, trainer_sdist, spec)
+    # The service seeds its sampler from the project and job id: a fixed id makes the draw below fixed.
+    job = _submit(local_service, trainer_sdist, spec, job_id="hp_random_search_seeded")
     assert job["state"] == "SUCCEEDED", job.get("errorMessage")
     trials = job["trainingOutput"]["trials"]
     assert len(trials) == 12
@@ -136,6 +139,19 @@ def test_max_failed_trials_fails_the_job(local_service: Any, trainer_sdist: Path
     assert [(t["trialId"], t["state"]) for t in trials] == [("1", "SUCCEEDED"), ("2", "FAILED")]
 
 
+def test_completed_trial_count_counts_only_successes(local_service: Any, trainer_sdist: Path) -> None:
+    spec = {
+        "algorithm": "GRID_SEARCH", "maxTrials": 3, "maxParallelTrials": 3,
+        "params": [{"parameterName": "x", "type": "INTEGER", "minValue": 1, "maxValue": 3}],
+    }
+    job = _submit(local_service, trainer_sdist, spec, ["--fail-when-x", "3"])
+    assert job["state"] == "SUCCEEDED", job.get("errorMessage")
+    states = {t["hyperparameters"]["x"]: t["state"] for t in job["trainingOutput"]["trials"]}
+    assert states == {"1": "SUCCEEDED", "2": "SUCCEEDED", "3": "FAILED"}
+    # ml v1: "The number of hyperparameter tuning trials that completed successfully."
+    assert job["trainingOutput"]["completedTrialCount"] == "2"
+
+
 def test_early_stopping_stops_a_trailing_trial(local_service: Any, trainer_sdist: Path) -> None:
     spec = {
         "algorithm": "GRID_SEARCH", "maxTrials": 3, "maxParallelTrials": 1, "enableTrialEarlyStopping": True,
@@ -153,16 +169,37 @@ def test_early_stopping_stops_a_trailing_trial(local_service: Any, trainer_sdist
 
 def test_resume_continues_the_previous_search(local_service: Any, trainer_sdist: Path) -> None:
     params = [{"parameterName": "x", "type": "DISCRETE", "discreteValues": [1, 2, 3, 4]}]
-    first = _submit(local_service, trainer_sdist, {"algorithm": "GRID_SEARCH", "maxTrials": 2, "params": params})
-    assert [t["hyperparameters"]["x"] for t in first["trainingOutput"]["trials"]] == ["1", "2"]
+    first = _submit(local_service, trainer_sdist, {"algorithm": "GRID_SEARCH", "maxTrials": 2, "params": params},
+                    ["--fail-when-x", "2"])
+    assert [(t["hyperparameters"]["x"], t["state"]) for t in first["trainingOutput"]["trials"]] == [
+        ("1", "SUCCEEDED"), ("2", "FAILED")]
     second = _submit(local_service, trainer_sdist, {"algorithm": "GRID_SEARCH", "maxTrials": 2, "params": params,
                                                     "resumePreviousJobId": first["jobId"]})
     assert second["state"] == "SUCCEEDED", second.get("errorMessage")
-    assert [t["hyperparameters"]["x"] for t in second["trainingOutput"]["trials"]] == ["3", "4"]
+    # x=1 succeeded before and is skipped; x=2 failed before and is tried again.
+    assert [t["hyperparameters"]["x"] for t in second["trainingOutput"]["trials"]] == ["2", "3"]
 
     missing = _submit(local_service, trainer_sdist, {"algorithm": "GRID_SEARCH", "maxTrials": 2, "params": params,
                                                      "resumePreviousJobId": "never_ran"})
     assert missing["state"] == "FAILED" and "resumePreviousJobId" in missing["errorMessage"]
+
+
+def test_resume_from_a_job_that_is_not_a_tuning_job_fails(local_service: Any, trainer_sdist: Path) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    plain_id = unique("plain")
+    body = make_job(plain_id, upload(local_service.storage_endpoint, trainer_sdist), ["--mode", "hp", "--x", "3"])
+    ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=body).execute()
+    assert wait_for(ml, PROJECT, plain_id)["state"] == "SUCCEEDED"
+
+    params = [{"parameterName": "x", "type": "DISCRETE", "discreteValues": [1, 2]}]
+    job = _submit(local_service, trainer_sdist, {"algorithm": "GRID_SEARCH", "maxTrials": 2, "params": params,
+                                                 "resumePreviousJobId": plain_id})
+    assert job["state"] == "FAILED"
+    assert job["errorMessage"] == (
+        f"trainingInput.hyperparameters.resumePreviousJobId: job {plain_id} is not a hyperparameter tuning job;"
+        " only a tuning job's trials can be resumed"
+    )
+    assert job["trainingOutput"]["trials"] == []
 
 
 def test_console_page_serves_the_job_and_404s_unknown(local_service: Any, trainer_sdist: Path) -> None:
