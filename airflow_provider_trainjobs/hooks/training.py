@@ -110,14 +110,14 @@ class TrainingJobHook(TrainJobsBaseHook):
         return region
 
     def _call(self, request: Callable[[Any], Any], *, what: str, api: str = "training",
-              retries: bool = True) -> Any:
+              retries: bool = True, policy: RetryPolicy | None = None) -> Any:
         """Build the request on this thread's client and execute it, retrying transient failures."""
 
         def once() -> Any:
             return request(self._client(api)).execute(num_retries=0)
 
         if retries:
-            return call_with_retries(once, what=what, policy=self.retry_policy)
+            return call_with_retries(once, what=what, policy=policy or self.retry_policy)
         try:
             return once()
         except Exception as err:
@@ -138,21 +138,28 @@ class TrainingJobHook(TrainJobsBaseHook):
 
         ``on_conflict`` decides what a different existing spec does: "attach" (the default) raises
         :class:`JobSpecConflict`; "suffix" creates ``<jobId>_<n>`` with the first free ``n`` (or
-        attaches to one holding the same spec); "fail" raises on any existing job, even the same.
+        attaches to one holding the same spec); "fail" raises on any existing job, even the same, except
+        the one this very call created (a POST whose answer was lost, retried into a 409, same spec).
         ``executor_image_uri`` (Vertex only) picks the prebuilt training container instead of
-        deriving it from runtimeVersion.
+        deriving it from runtimeVersion; None uses the connection's ``executor_image_uri`` extra.
         """
         if on_conflict not in ON_CONFLICT:
             raise ValueError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}; got {on_conflict!r}")
         job_id = job.get("jobId")
         if not job_id:
             raise ValueError("job: field 'jobId' is required to create a job")
-        existing = self._create_or_existing(job, executor_image_uri)
+        if executor_image_uri is None:
+            executor_image_uri = self.settings.executor_image_uri
+        existing, retried = self._create_or_existing(job, executor_image_uri)
         if existing is None:
             return self.get_job(job_id)
+        differences = _spec_differences(existing, job)
+        if retried and not differences:
+            # Our first POST created the job but its answer was lost; the retry met our own job.
+            self.log.info("Job %s was created by this call (its first answer was lost): attached to it", job_id)
+            return existing
         if on_conflict == "fail":
             raise TrainingJobApiError(f"job {job_id!r} already exists (on_conflict='fail')", status=409)
-        differences = _spec_differences(existing, job)
         if not differences:
             self.log.info("Job %s already exists with the same spec: attached to it", job_id)
             return existing
@@ -160,7 +167,7 @@ class TrainingJobHook(TrainJobsBaseHook):
             raise JobSpecConflict(job_id, differences)
         for n in range(1, MAX_SUFFIX + 1):
             candidate = {**job, "jobId": f"{job_id}_{n}"}
-            existing = self._create_or_existing(candidate, executor_image_uri)
+            existing, _ = self._create_or_existing(candidate, executor_image_uri)
             if existing is None:
                 self.log.info("Job %s exists with a different spec (%s): created %s",
                               job_id, ", ".join(differences), candidate["jobId"])
@@ -170,31 +177,37 @@ class TrainingJobHook(TrainJobsBaseHook):
                 return existing
         raise JobSpecConflict(job_id, [*differences, f"and {job_id}_1..{job_id}_{MAX_SUFFIX} all taken"])
 
-    def _create_or_existing(self, job: dict[str, Any], executor_image_uri: str | None) -> dict[str, Any] | None:
-        """POST the job; None when created, the existing job's view when the id is taken."""
+    def _create_or_existing(self, job: dict[str, Any], executor_image_uri: str | None
+                            ) -> tuple[dict[str, Any] | None, bool]:
+        """POST the job: ``(None, _)`` when created; ``(existing view, retried)`` when the id is taken, where
+        ``retried`` says the POST was sent more than once in this call (so the job may be this call's own)."""
         job_id = job["jobId"]
+        attempts = 0
+
+        def create(client: Any) -> Any:
+            nonlocal attempts
+            attempts += 1
+            return client.projects().jobs().create(parent=f"projects/{self.project_id}", body=job)
+
         try:
             if self._vertex:
                 existing = self._vertex_find(job_id)
                 if existing is not None:
-                    return existing
+                    return existing, False
                 self._vertex_create(job, executor_image_uri)
             else:
-                self._call(
-                    lambda c: c.projects().jobs().create(parent=f"projects/{self.project_id}", body=job),
-                    what=f"creating job {job_id}",
-                )
-            return None
+                self._call(create, what=f"creating job {job_id}")
+            return None, False
         except TrainingJobApiError as err:
             if err.status != 409:
                 raise
-        return self.get_job(job_id)
+        return self.get_job(job_id), attempts > 1
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """The job's current neutral view."""
         return self._get_job(job_id, retries=True)
 
-    def _get_job(self, job_id: str, *, retries: bool) -> dict[str, Any]:
+    def _get_job(self, job_id: str, *, retries: bool, policy: RetryPolicy | None = None) -> dict[str, Any]:
         if self._vertex:
             name = self._vertex_name(job_id)
             kind = _vertex_kind_of(name)
@@ -202,12 +215,14 @@ class TrainingJobHook(TrainJobsBaseHook):
                 lambda c: getattr(c.projects().locations(), kind)().get(name=name),
                 what=f"getting job {job_id}",
                 retries=retries,
+                policy=policy,
             )
             return _from_vertex(resource, kind)
         result: dict[str, Any] = self._call(
             lambda c: c.projects().jobs().get(name=f"projects/{self.project_id}/jobs/{job_id}"),
             what=f"getting job {job_id}",
             retries=retries,
+            policy=policy,
         )
         return result
 
@@ -238,29 +253,32 @@ class TrainingJobHook(TrainJobsBaseHook):
         """Ask the service to cancel the job; return its view afterwards.
 
         Cancelling a job that has already finished is not an error unless ``ignore_finished=False``.
+        The cancel request retries for at most ``CANCEL_RETRY_TOTAL`` (20) seconds, so a kill finishes
+        inside the triggerer's ``on_kill`` budget (``RetryPolicy.for_cancel``).
         """
+        policy = self.retry_policy.for_cancel()
         try:
             if self._vertex:
                 name = self._vertex_name(job_id)
                 kind = _vertex_kind_of(name)
                 self._call(lambda c: getattr(c.projects().locations(), kind)().cancel(name=name, body={}),
-                           what=f"cancelling job {job_id}")
+                           what=f"cancelling job {job_id}", policy=policy)
             else:
                 self._call(
                     lambda c: c.projects().jobs().cancel(name=f"projects/{self.project_id}/jobs/{job_id}",
                                                          body={}),
-                    what=f"cancelling job {job_id}",
+                    what=f"cancelling job {job_id}", policy=policy,
                 )
         except TrainingJobApiError as err:
             if err.status not in (400, 409) or not ignore_finished:
                 raise
-            job = self.get_job(job_id)
+            job = self._get_job(job_id, retries=True, policy=policy)
             if job.get("state") not in TERMINAL_STATES:
                 raise
             self.log.info("Job %s had already finished (%s); nothing to cancel", job_id, job.get("state"))
             return job
         self.log.info("Requested cancellation of job %s", job_id)
-        return self.get_job(job_id)
+        return self._get_job(job_id, retries=True, policy=policy)
 
     def console_url(self, job_id: str, job: dict[str, Any] | None = None) -> str:
         """The job's page: the local service's console page, or Google Cloud console's."""

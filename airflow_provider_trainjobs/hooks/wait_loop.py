@@ -108,7 +108,9 @@ def wait_steps(
                 return job
             if status.deadline is None:
                 raise TrainingJobFailed(status.message, job=job)
-            if cancel_on_deadline:
+            if status.by_service:
+                status_message = status.message
+            elif cancel_on_deadline:
                 try:
                     yield Cancel()
                     log.warning("Cancelled job %s: it passed %s", job_id, status.deadline)

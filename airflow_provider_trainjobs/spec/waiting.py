@@ -6,6 +6,7 @@ Pure (no I/O, no clock of its own): the sync wait loop, the trigger and the sens
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,12 +20,41 @@ DEFAULT_MAX_RUNNING_TIME = 604800.0  # 7 days, the service default for schedulin
 
 @dataclass(frozen=True)
 class WaitStatus:
-    """Verdict on one observation of a job; ``deadline`` names the limit passed (else None)."""
+    """Verdict on one observation of a job; ``deadline`` names the limit passed (else None).
+
+    ``by_service`` is True when the service itself already cancelled the job for that limit (nothing
+    left to cancel); False when the waiter saw the limit pass and must cancel the job itself.
+    """
 
     done: bool
     success: bool
     message: str
     deadline: str | None = None
+    by_service: bool = False
+
+
+# How a service says it cancelled a job for one of its scheduling limits. The field names come
+# first (the local service's "Job exceeded scheduling.maxRunningTime (60s) while RUNNING; ...",
+# Vertex's scheduling.timeout); the phrases cover services that describe the limit in words.
+_SERVICE_LIMITS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("maxWaitTime", re.compile(r"maxWaitTime|max(imum)?[ _]wait[ _]time|\bwait(ing)? time\b|"
+                               r"queued (for )?longer than|maxWaitDuration", re.IGNORECASE)),
+    ("maxRunningTime", re.compile(r"maxRunningTime|scheduling\.timeout|max(imum)?[ _]running[ _]time|"
+                                  r"\brunning time\b|\bran (for )?longer than|exceeded (its |the )?(job )?timeout",
+                                  re.IGNORECASE)),
+)
+
+
+def service_deadline(job: dict[str, Any]) -> str | None:
+    """The limit (``maxWaitTime``/``maxRunningTime``) a CANCELLED job's errorMessage says the service
+    enforced, else None (a user's cancel, or any other end)."""
+    if job.get("state") != "CANCELLED":
+        return None
+    message = str(job.get("errorMessage") or "")
+    for limit, pattern in _SERVICE_LIMITS:
+        if pattern.search(message):
+            return limit
+    return None
 
 
 @dataclass(frozen=True)
@@ -87,7 +117,8 @@ def deadline_for(job: dict[str, Any]) -> Deadline | None:
 def evaluate(job: dict[str, Any], now: datetime, *, grace: float) -> WaitStatus:
     """Decide what a waiter does with this observation of ``job`` at ``now``.
 
-    Only SUCCEEDED succeeds; FAILED and CANCELLED fail with the job's errorMessage; any other
+    Only SUCCEEDED succeeds; FAILED and CANCELLED fail with the job's errorMessage (a CANCELLED job
+    the service stopped for maxWaitTime/maxRunningTime is a deadline, ``by_service``); any other
     state (known or not) keeps waiting unless the state's deadline plus ``grace`` seconds has passed.
     """
     job_id = job.get("jobId", "?")
@@ -96,6 +127,10 @@ def evaluate(job: dict[str, Any], now: datetime, *, grace: float) -> WaitStatus:
         return WaitStatus(True, True, f"job {job_id} SUCCEEDED")
     if state in FAILED_STATES:
         error = job.get("errorMessage") or "no error message"
+        enforced = service_deadline(job)
+        if enforced is not None:
+            return WaitStatus(True, False, f"job {job_id} passed trainingInput.scheduling.{enforced} and the "
+                              f"service cancelled it: {error}", enforced, by_service=True)
         return WaitStatus(True, False, f"job {job_id} {state}: {error}")
     deadline = deadline_for(job)
     if deadline is not None and now > deadline.at + timedelta(seconds=grace):

@@ -2,8 +2,9 @@
 
 A thin shell around ``TrainingJobHook.async_wait_for_job``, the same loop (hooks/wait_loop.py) the
 sync path runs: same deadlines, same state/log messages, same tolerance of transient errors.
-It fires exactly one event: ``{"status": "success"|"error"|"deadline", "job_id", "job", "message",
-"log_cursor"}`` plus ``"limit"`` ("maxWaitTime"/"maxRunningTime") on a deadline event.
+It fires exactly one event: ``{"status": "success"|"error"|"deadline", "limit", "job_id", "job",
+"message", "log_cursor"}``; ``limit`` is "maxWaitTime"/"maxRunningTime" on a deadline event (whether the
+waiter or the service itself cancelled the job) and None otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 
-CANCEL_TIMEOUT = 60.0
+# Airflow 3.3's triggerer gives on_kill [triggerer] on_kill_timeout (30s by default) before it gives up;
+# the hook's cancel retries for at most CANCEL_RETRY_TOTAL (20s), and this bounds one slow request too.
+CANCEL_TIMEOUT = 25.0
 
 
 class TrainingJobTrigger(BaseTrigger):
@@ -101,7 +104,7 @@ class TrainingJobTrigger(BaseTrigger):
         from airflow_provider_trainjobs.hooks.wait_loop import WaitState
 
         state = WaitState(cursor=LogCursor.from_dict(self.log_cursor), stream_logs=self.stream_logs)
-        event: dict[str, Any] = {"job_id": self.job_id}
+        event: dict[str, Any] = {"job_id": self.job_id, "limit": None}
         try:
             job = await self.hook().async_wait_for_job(
                 self.job_id,
@@ -128,4 +131,12 @@ class TrainingJobTrigger(BaseTrigger):
             self.log.info("Task killed; job %s left running (cancel_on_kill=False)", self.job_id)
             return
         self.log.info("Task killed; cancelling job %s", self.job_id)
-        await asyncio.wait_for(self.hook().async_cancel_job(self.job_id), timeout=CANCEL_TIMEOUT)
+        await asyncio.wait_for(self.hook().async_cancel_job(self.job_id), timeout=cancel_timeout())
+
+
+def cancel_timeout() -> float:
+    """Seconds on_kill waits for the cancel: CANCEL_TIMEOUT, kept under the triggerer's own on_kill_timeout."""
+    from airflow.configuration import conf
+
+    budget = conf.getfloat("triggerer", "on_kill_timeout", fallback=30.0)
+    return max(1.0, min(CANCEL_TIMEOUT, budget - 2.0))

@@ -136,3 +136,37 @@ def test_a_tls_eof_is_retried_through_the_real_client(tls_eof_endpoint: tuple[st
         make_hook(max_retries=2).get_job("tls_blip")
     assert info.value.transient and isinstance(info.value.__cause__, ssl.SSLError)
     assert len(connections) == 3  # one attempt and two retries, not a permanent failure at the first
+
+
+def test_fail_policy_attaches_to_the_job_its_own_lost_create_made(tiny_package: str, local_conn: Any) -> None:
+    """on_conflict="fail" refuses jobs that existed before the call, not the one its first POST created
+    when that POST's answer was lost and the retry met 409."""
+    hook = make_hook()
+    job_id = unique("fault_lost_fail")
+    lost = lose_first_create_response(hook, ("/jobs",))
+    job = hook.create_job(tiny_job(job_id, tiny_package, lines=0), on_conflict="fail")
+    assert lost and job["jobId"] == job_id
+    assert [j["jobId"] for j in hook.list_jobs(filter=f"jobId:{job_id}*")] == [job_id]
+    # a later call (nothing retried) still refuses the existing job
+    with pytest.raises(TrainingJobApiError, match="already exists"):
+        make_hook().create_job(tiny_job(job_id, tiny_package, lines=0), on_conflict="fail")
+
+
+def test_cancel_gives_up_within_its_short_budget(tiny_package: str, local_conn: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """cancel_job retries under RetryPolicy.for_cancel: bounded in seconds (CANCEL_RETRY_TOTAL, shrunk here
+    so the test is quick), not by the hook's max_retries, so a kill fits the triggerer's on_kill budget."""
+    from airflow_provider_trainjobs.hooks import retry
+
+    monkeypatch.setattr(retry, "CANCEL_RETRY_TOTAL", 0.6)
+    hook = make_hook(max_retries=50)
+    job_id = unique("fault_cancel_budget")
+    hook.create_job(tiny_job(job_id, tiny_package, lines=0, sleep=30))
+    set_faults(local_conn.api_endpoint, codes=[503], fail_next=1000, latency=0.2)
+    with pytest.raises(TrainingJobApiError) as info:
+        hook.cancel_job(job_id)
+    spent = 1000 - set_faults(local_conn.api_endpoint)["fail_next"]
+    set_faults(local_conn.api_endpoint, fail_next=0, latency=0.0)
+    assert info.value.transient and info.value.status == 503
+    assert 1 <= spent < 51  # stopped by the seconds budget, long before 50 retries
+    hook.cancel_job(job_id)

@@ -160,3 +160,15 @@ def test_logs_reach_the_caller_once_across_waits(tiny_package: str) -> None:
     everything = hook.fetch_logs(job_id, LogCursor())
     assert [line for line in everything if "tiny line" in line] == [
         f"[master-replica-0] tiny line {n} of 4" for n in range(1, 5)]
+
+
+def test_a_job_the_service_cancels_for_max_running_time_is_a_deadline(tiny_package: str) -> None:
+    """The service enforces maxRunningTime itself (the waiter's grace is long): the sync wait reports the
+    same TrainingJobDeadlineExceeded(limit=...) a deferred wait does, and cancels nothing."""
+    hook = make_hook()
+    job_id = unique("hook_svc_deadline")
+    hook.create_job(tiny_job(job_id, tiny_package, sleep=60, scheduling={"maxRunningTime": "1s"}))
+    with pytest.raises(TrainingJobDeadlineExceeded) as info:
+        hook.wait_for_job(job_id, poll_interval=0.1, grace=3600)
+    assert info.value.limit == "maxRunningTime" and info.value.job["state"] == "CANCELLED"
+    assert "service cancelled it" in str(info.value) and info.value.job["errorMessage"] in str(info.value)

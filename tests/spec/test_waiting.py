@@ -104,3 +104,29 @@ def test_parse_time_accepts_nanoseconds_and_offsets() -> None:
     assert parse_time("2024-05-01T12:00:00.123456789Z") == T0 + timedelta(microseconds=123456)
     assert parse_time("2024-05-01T14:00:00+02:00") == T0
     assert parse_time("2024-05-01T12:00:00Z") == T0
+
+
+@pytest.mark.parametrize(
+    ("message", "limit"),
+    [("Job exceeded scheduling.maxRunningTime (60s) while RUNNING; it was cancelled by the service.", "maxRunningTime"),
+     ("Job exceeded scheduling.timeout (60s) while RUNNING; it was cancelled by the service.", "maxRunningTime"),
+     ("Job exceeded scheduling.maxWaitTime (1800s) while QUEUED; it was cancelled by the service.", "maxWaitTime"),
+     ("The job was cancelled because it exceeded its maximum running time.", "maxRunningTime"),
+     ("Job was cancelled: maximum wait time reached before resources were available.", "maxWaitTime")],
+)
+def test_a_job_the_service_cancelled_for_a_limit_is_a_deadline(message: str, limit: str) -> None:
+    status = evaluate(job("CANCELLED", errorMessage=message), T0, grace=0)
+    assert (status.done, status.success, status.deadline, status.by_service) == (True, False, limit, True)
+    assert f"scheduling.{limit}" in status.message and message in status.message
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [("CANCELLED", "Job cancelled by the user."), ("CANCELLED", None),
+     ("FAILED", "Job exceeded scheduling.maxRunningTime (60s)"),
+     ("FAILED", "The replica master 0 exited with a non-zero status of 1. TimeoutError: read timed out")],
+)
+def test_other_ends_are_plain_failures(state: str, message: str | None) -> None:
+    extra = {"errorMessage": message} if message else {}
+    status = evaluate(job(state, **extra), T0, grace=0)
+    assert status.done and not status.success and status.deadline is None and not status.by_service

@@ -110,3 +110,31 @@ async def test_on_kill_cancels_the_job_when_asked(backend: str, staged_trainer: 
     else:
         assert state not in ("CANCELLING", "CANCELLED")
         hook.cancel_job(job_id)
+
+
+@pytest.mark.asyncio
+async def test_a_job_the_service_cancels_for_a_limit_is_a_deadline_event(backend: str, staged_trainer: str) -> None:
+    job_id = unique("trig_svc_deadline")
+    TrainingJobHook().create_job(backend_job(backend, job_id, staged_trainer, sleep=60,
+                                             scheduling={"maxRunningTime": "1s"}))
+    (event,) = await events_of(trigger_for(job_id, grace=3600))
+    assert event.payload["status"] == "deadline" and event.payload["limit"] == "maxRunningTime"
+    assert event.payload["job"]["state"] == "CANCELLED"
+
+
+@pytest.mark.asyncio
+async def test_every_event_carries_status_and_limit(tiny_package: str) -> None:
+    job_id = unique("trig_fields")
+    TrainingJobHook().create_job(tiny_job(job_id, tiny_package, lines=0))
+    (event,) = await events_of(trigger_for(job_id))
+    assert event.payload["status"] == "success" and "limit" in event.payload and event.payload["limit"] is None
+
+
+def test_on_kill_waits_less_than_the_triggerer_allows() -> None:
+    from airflow.configuration import conf
+
+    from airflow_provider_trainjobs.hooks.retry import CANCEL_RETRY_TOTAL
+    from airflow_provider_trainjobs.triggers.training import cancel_timeout
+
+    budget = conf.getfloat("triggerer", "on_kill_timeout", fallback=30.0)
+    assert CANCEL_RETRY_TOTAL < cancel_timeout() < budget
