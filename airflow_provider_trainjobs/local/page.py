@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from airflow_provider_trainjobs.spec.results import DEFAULT_METRIC_TAG, best_trial
+
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 REFRESH_SECONDS = 5
 LOG_LINES = 50
@@ -62,6 +64,7 @@ def _duration(seconds: float) -> str:
 
 
 def _objective(trial: dict[str, Any]) -> float | None:
+    """The trial's finalMetric as a number for display (any state); which trial is best is spec's call."""
     value: Any = (trial.get("finalMetric") or {}).get("objectiveValue")
     try:
         number = float(value)
@@ -75,13 +78,8 @@ def _trial_sort_key(trial: dict[str, Any]) -> tuple[int, str]:
     return (int(trial_id), "") if trial_id.isdigit() else (1 << 30, trial_id)
 
 
-def best_trial(trials: Sequence[dict[str, Any]], goal: str | None) -> dict[str, Any] | None:
-    """The trial with the best objective for ``goal`` (MAXIMIZE unless MINIMIZE), or None."""
-    scored = [t for t in trials if _objective(t) is not None]
-    if not scored:
-        return None
-    pick = min if goal == "MINIMIZE" else max
-    return pick(scored, key=lambda t: _objective(t))  # type: ignore[arg-type, return-value]
+def _is_best(trial: dict[str, Any], best: dict[str, Any] | None) -> bool:
+    return best is not None and str(trial.get("trialId")) == str(best.get("trialId"))
 
 
 def _fmt(value: float) -> str:
@@ -112,7 +110,7 @@ def _trials_table(trials: Sequence[dict[str, Any]], best: dict[str, Any] | None)
     for trial in trials:
         params = ", ".join(f"{k}={v}" for k, v in sorted((trial.get("hyperparameters") or {}).items()))
         objective = _objective(trial)
-        is_best = best is not None and trial is best
+        is_best = _is_best(trial, best)
         rows.append(
             f'<tr class="{"best" if is_best else "trial"}" data-trial-id="{escape(str(trial.get("trialId", "")))}">'
             f"<td>{escape(str(trial.get('trialId', '')))}{' ★' if is_best else ''}</td>"
@@ -177,7 +175,7 @@ def _chart(trials: Sequence[dict[str, Any]], best: dict[str, Any] | None, tag: s
     parts.append(f'<polyline points="{path}" fill="none" stroke="#aecbfa" stroke-width="1.5"/>')
     for trial, x, y in plotted:
         assert y is not None
-        if trial is best:
+        if _is_best(trial, best):
             continue
         colour = "#1a73e8" if trial.get("state") in (None, "SUCCEEDED") else "#9aa0a6"
         # A trial stopped early is drawn hollow: its objective is an intermediate value.
@@ -188,7 +186,7 @@ def _chart(trials: Sequence[dict[str, Any]], best: dict[str, Any] | None, tag: s
             f'cy="{sy(y):.1f}" r="5" fill="{fill}" stroke="{colour}" stroke-width="2">'
             f'<title>trial {escape(str(trial.get("trialId")))}: {_fmt(y)}{note}</title></circle>'
         )
-    if best is not None:
+    if best is not None and any(_is_best(t, best) for t, _, _ in plotted):
         bx, by = sx(_trial_sort_key(best)[0]), sy(_objective(best) or 0.0)
         label = f"best: trial {best.get('trialId')} = {_fmt(_objective(best) or 0.0)}"
         anchor = "end" if bx > width / 2 else "start"
@@ -230,7 +228,7 @@ def render_job_page(job: dict[str, Any], log_entries: Sequence[dict[str, Any]]) 
     hp_spec = training_input.get("hyperparameters") or {}
     goal = str(hp_spec.get("goal") or "MAXIMIZE")
     tag = str(output.get("hyperparameterMetricTag") or hp_spec.get("hyperparameterMetricTag")
-              or "training/hptuning/metric")
+              or DEFAULT_METRIC_TAG)
 
     refresh = "" if state in TERMINAL_STATES else f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
     body = [
@@ -243,8 +241,11 @@ def render_job_page(job: dict[str, Any], log_entries: Sequence[dict[str, Any]]) 
 
     if output.get("isHyperparameterTuningJob") or hp_spec:
         trials = sorted(output.get("trials") or [], key=_trial_sort_key)
-        best = best_trial(trials, goal)
-        summary = f"{output.get('completedTrialCount', len(trials))} of {hp_spec.get('maxTrials', 1)} trials done"
+        # The same pick as the operators' XCom best_trial: the best SUCCEEDED trial by the job's goal.
+        best = best_trial(job)
+        failed = sum(1 for t in trials if t.get("state") == "FAILED")
+        summary = (f"{output.get('completedTrialCount', '0')} of {hp_spec.get('maxTrials', 1)} trials succeeded"
+                   f", {failed} failed")
         if best is not None:
             summary += f"; best {tag} = {_fmt(_objective(best) or 0.0)} (trial {best.get('trialId')}, {goal.lower()})"
         body += [

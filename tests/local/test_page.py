@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+import os
 import re
 import shutil
 import struct
 import subprocess
+import urllib.request
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support import make_job, ml_client, unique, upload, wait_for
 
-from airflow_provider_trainjobs.local.page import best_trial, render_job_page
+from airflow_provider_trainjobs.local.page import render_job_page
+from airflow_provider_trainjobs.spec import best_trial
 
 EVIL = "<script>alert(1)</script>"
 
@@ -69,13 +75,40 @@ LOGS = [
        "labels": {"task_name": "master-replica-0", "trial_id": "7"}}]
 
 
-def test_best_trial_is_goal_aware() -> None:
-    trials = _tuning_job()["trainingOutput"]["trials"]
-    best_max = best_trial(trials, "MAXIMIZE")
-    best_min = best_trial(trials, "MINIMIZE")
-    assert best_max is not None and best_max["trialId"] == "3"
-    assert best_min is not None and best_min["trialId"] == "4"
-    assert best_trial([{"trialId": "1", "state": "FAILED"}], "MAXIMIZE") is None
+def _marked_best(page: str) -> tuple[str, str]:
+    """The trial id the chart marks as best and the one the table row marks as best."""
+    chart = re.findall(r'<circle class="trial-point best-trial" data-trial-id="([^"]+)"', page)
+    table = re.findall(r'<tr class="best" data-trial-id="([^"]+)"', page)
+    assert len(chart) == 1 and len(table) == 1, (chart, table)
+    return chart[0], table[0]
+
+
+def test_page_marks_the_same_best_trial_as_the_xcom() -> None:
+    job = _tuning_job()
+    # Trial 7 FAILED after reporting the highest metric of all: it is not a result.
+    job["trainingOutput"]["trials"][-1]["finalMetric"] = {"trainingStep": "3", "objectiveValue": 0.99}
+    best = best_trial(job)
+    assert best is not None and best["trialId"] == "3"
+    page = render_job_page(job, [])
+    assert _marked_best(page) == ("3", "3")
+    assert "best: trial 3 = 0.93" in page and "best accuracy = 0.93 (trial 3, maximize)" in page
+    assert "best: trial 7" not in page
+    assert page.count('class="trial-point') == 7  # the failed trial's value is still plotted (grey)
+
+    minimize = copy.deepcopy(job)
+    minimize["trainingInput"]["hyperparameters"]["goal"] = "MINIMIZE"
+    minimize["trainingOutput"]["trials"][-1]["finalMetric"]["objectiveValue"] = 0.01
+    assert _marked_best(render_job_page(minimize, [])) == ("4", "4")
+
+
+def test_page_without_a_successful_trial_marks_none() -> None:
+    job = _tuning_job()
+    job["trainingOutput"]["trials"] = [
+        {"trialId": "1", "state": "FAILED", "finalMetric": {"trainingStep": "1", "objectiveValue": 0.5}}
+    ]
+    page = render_job_page(job, [])
+    assert "best-trial" not in page and 'class="best"' not in page
+    assert page.count('class="trial-point') == 1
 
 
 def test_page_escapes_everything_and_shows_the_essentials() -> None:
@@ -110,19 +143,24 @@ def test_plain_job_has_no_trials_section() -> None:
 
 # -- headless Chromium ------------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium not installed: apt-get install -y chromium (Debian) to run this test"
-)
+@pytest.fixture
+def chromium() -> str:
+    """Debian's chromium; skipped where it is missing, except in CI (CI=true), which installs it."""
+    path = shutil.which("chromium")
+    if path is None:
+        message = "chromium not installed: apt-get install -y chromium (Debian) to run this test"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI must run the browser checks")
+        pytest.skip(message)
+    return path
 
 
-def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
+def _chromium(browser: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", *args,
+            "--no-proxy-server", f"--user-data-dir={tmp_path / 'profile'}", *args,
         ],
         capture_output=True, text=True, timeout=120, check=True,
     )
@@ -163,26 +201,69 @@ def _decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
     return width, height, [b"".join(r[i : i + 3] for i in range(0, len(r), channels)) for r in rows]
 
 
-@needs_chromium
-def test_page_renders_in_headless_chromium(tmp_path: Path) -> None:
+def test_page_renders_in_headless_chromium(chromium: str, tmp_path: Path) -> None:
     html = tmp_path / "job.html"
     html.write_text(render_job_page(_tuning_job(), LOGS), encoding="utf-8")
 
-    dom = _chromium(tmp_path, "--dump-dom", html.as_uri()).stdout
+    dom = _chromium(chromium, tmp_path, "--dump-dom", html.as_uri()).stdout
     assert '<svg id="trials-chart"' in dom
     points = re.findall(r'<circle class="trial-point[^"]*" data-trial-id="(\d+)"', dom)
     assert sorted(points, key=int) == ["1", "2", "3", "4", "5", "6"]
-    assert re.search(r'<circle class="trial-point best-trial" data-trial-id="3"', dom)
+    assert re.search(r'<circle class="trial-point best-trial" data-trial-id="3"[^>]*><title>best: trial 3 = 0.93'
+                     r"</title></circle>", dom)
     assert re.search(r'<text id="best-label"[^>]*>best: trial 3 = 0.93</text>', dom)
     assert re.search(r'<tr class="best" data-trial-id="3">', dom)
     assert "<script>" not in dom  # the escaped payloads stayed text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
 
+
+def test_screenshot_shows_the_best_marker_in_the_chart(chromium: str, tmp_path: Path) -> None:
+    # A RUNNING job: its badge is blue, so the only pixels of the marker's green are the best trial's point.
+    html = tmp_path / "job.html"
+    html.write_text(render_job_page(_tuning_job(state="RUNNING"), LOGS), encoding="utf-8")
     shot = tmp_path / "job.png"
-    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", html.as_uri())
+    _chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", html.as_uri())
     width, height, rows = _decode_png(shot.read_bytes())
     assert (width, height) == (1200, 1600)
     pixels = {row[i : i + 3] for row in rows[::4] for i in range(0, len(row), 12)}
     assert len(pixels) > 50  # text, badge, chart: far from a blank page
-    green = bytes.fromhex("1e8e3e")  # the state badge and the best trial's marker
-    assert any(row[i : i + 3] == green for row in rows for i in range(0, len(row), 3))
+    green = bytes.fromhex("1e8e3e")  # the best trial's marker (r=9)
+    found = [(x // 3, y) for y, row in enumerate(rows) for x in range(0, len(row), 3) if row[x : x + 3] == green]
+    assert found, "the best trial's marker is not on the screenshot"
+    xs, ys = [x for x, _ in found], [y for _, y in found]
+    # One filled circle of radius 9 (inside its 2px stroke): a blob about 16px across, nothing else.
+    assert 8 <= max(xs) - min(xs) <= 20 and 8 <= max(ys) - min(ys) <= 20, (min(xs), max(xs), min(ys), max(ys))
+
+
+def _finished_tuning_job(service: Any, sdist: Path) -> dict[str, Any]:
+    ml = ml_client(service.api_endpoint)
+    job_id = unique("page")
+    spec = {"goal": "MAXIMIZE", "algorithm": "GRID_SEARCH", "maxTrials": 5, "maxParallelTrials": 2,
+            "params": [{"parameterName": "x", "type": "INTEGER", "minValue": 1, "maxValue": 5}]}
+    body = make_job(job_id, upload(service.storage_endpoint, sdist), ["--mode", "hp", "--kind", "c"],
+                    hyperparameters=spec)
+    ml.projects().jobs().create(parent="projects/local-project", body=body).execute()
+    return wait_for(ml, "local-project", job_id, limit=120)
+
+
+def test_service_page_renders_the_real_job_in_chromium(
+    chromium: str, tmp_path: Path, local_service: Any, trainer_sdist: Path
+) -> None:
+    job = _finished_tuning_job(local_service, trainer_sdist)
+    assert job["state"] == "SUCCEEDED", job.get("errorMessage")
+    trial_ids = sorted(t["trialId"] for t in job["trainingOutput"]["trials"])
+    assert len(trial_ids) == 5
+    best = best_trial(job)
+    assert best is not None and best["hyperparameters"] == {"x": "3"}  # -(x-3)**2 + 5 peaks at x=3
+
+    url = f"{local_service.api_endpoint}/console/jobs/{job['jobId']}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/html")
+    dom = _chromium(chromium, tmp_path, "--dump-dom", url).stdout
+
+    assert f"Training job {job['jobId']}" in dom
+    points = re.findall(r'<circle class="trial-point[^"]*" data-trial-id="([^"]+)"', dom)
+    assert sorted(points) == trial_ids  # one point per trial
+    assert _marked_best(dom) == (best["trialId"], best["trialId"])
+    assert f"best: trial {best['trialId']} = 5</text>" in dom
+    assert "5 of 5 trials succeeded, 0 failed" in dom
