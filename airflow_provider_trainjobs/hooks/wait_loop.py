@@ -18,6 +18,7 @@ from typing import Any
 from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
 from airflow_provider_trainjobs.hooks.logs import LogCursor, entry_level, format_entry
 from airflow_provider_trainjobs.hooks.retry import RetryPolicy, is_transient
+from airflow_provider_trainjobs.spec.results import tuning_progress
 from airflow_provider_trainjobs.spec.waiting import evaluate
 
 
@@ -54,6 +55,7 @@ class WaitState:
 
     cursor: LogCursor = field(default_factory=LogCursor)
     last_state: str | None = None
+    last_progress: str | None = None
     job: dict[str, Any] | None = None
     stream_logs: bool = True
 
@@ -72,7 +74,8 @@ def wait_steps(
 ) -> Generator[Step, Any, dict[str, Any]]:
     """Poll ``job_id`` until it is terminal; return the SUCCEEDED job or raise ``TrainingJobFailed``.
 
-    Each state transition is logged once; new trainer log lines are logged after every poll;
+    Each state transition is logged once, and so is each new tuning progress line ("3/20 trials
+    done, best accuracy=0.91 (trial 2)"); new trainer log lines are logged after every poll;
     ``on_progress(job)`` is called after every successful poll.
     """
     failures = 0
@@ -99,6 +102,10 @@ def wait_steps(
             state.last_state = current
         if state.stream_logs:
             yield from _tail(job_id, state, log)
+        progress = tuning_progress(job)
+        if progress and progress != state.last_progress:
+            log.info("Job %s: %s", job_id, progress)
+            state.last_progress = progress
         if on_progress is not None:
             on_progress(job)
         status = evaluate(job, now(), grace=grace)

@@ -81,3 +81,25 @@ def test_a_log_failure_never_fails_the_wait_and_a_permanent_one_stops_tailing() 
     with pytest.raises(StopIteration) as done:
         gen.send({"jobId": "j", "state": "SUCCEEDED"})
     assert done.value.value["state"] == "SUCCEEDED" and state.last_state == "SUCCEEDED"
+
+
+def test_tuning_progress_is_logged_once_per_change(caplog: pytest.LogCaptureFixture) -> None:
+    def tuning(state: str, *trials: dict[str, Any]) -> dict[str, Any]:
+        return {"jobId": "j", "state": state,
+                "trainingInput": {"hyperparameters": {"maxTrials": 3, "hyperparameterMetricTag": "accuracy"}},
+                "trainingOutput": {"isHyperparameterTuningJob": True, "trials": list(trials)}}
+
+    one = {"trialId": "1", "state": "SUCCEEDED", "finalMetric": {"objectiveValue": 0.5}}
+    two = {"trialId": "2", "state": "SUCCEEDED", "finalMetric": {"objectiveValue": 0.75}}
+    state = WaitState(stream_logs=False)
+    gen = steps(state)
+    next(gen)
+    with caplog.at_level(logging.INFO, logger="wait-loop-tests"):
+        for job in (tuning("RUNNING"), tuning("RUNNING", one), tuning("RUNNING", one), tuning("RUNNING", one, two)):
+            assert isinstance(gen.send(job), Sleep)
+            assert isinstance(next(gen), Poll)
+        with pytest.raises(StopIteration):
+            gen.send(tuning("SUCCEEDED", one, two))
+    progress = [r.getMessage() for r in caplog.records if "trials done" in r.getMessage()]
+    assert progress == ["Job j: 0/3 trials done", "Job j: 1/3 trials done, best accuracy=0.5 (trial 1)",
+                        "Job j: 2/3 trials done, best accuracy=0.75 (trial 2)"]

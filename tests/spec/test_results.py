@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_trainjobs.spec import best_trial, format_duration, job_fingerprint, parse_duration
+from airflow_provider_trainjobs.spec.results import tuning_progress
 
 
 def trial(trial_id: str, value: Any, state: str = "SUCCEEDED", **extra: Any) -> dict[str, Any]:
@@ -207,3 +208,23 @@ def test_parse_duration_rejects(value: Any) -> None:
 )
 def test_format_duration(value: Any, text: str) -> None:
     assert format_duration(value) == text
+
+
+def test_tuning_progress_counts_ended_trials_against_max_trials_and_names_the_best() -> None:
+    job = tuning_job(TRIALS)
+    job["trainingInput"]["hyperparameters"].update(maxTrials=20, hyperparameterMetricTag="accuracy")
+    assert tuning_progress(job) == "5/20 trials done, best accuracy=0.9 (trial 2)"
+
+
+def test_tuning_progress_prefers_the_services_counts() -> None:
+    job = tuning_job([trial("1", 0.5, state="RUNNING")], "MINIMIZE")
+    job["trainingInput"]["hyperparameters"]["maxTrials"] = 10
+    assert tuning_progress(job) == "0/10 trials done"
+    job["trainingOutput"].update(completedTrialCount="3", maxTrialCount="8")
+    assert tuning_progress(job) == "3/8 trials done"
+
+
+def test_tuning_progress_is_none_for_other_jobs_and_tolerates_a_bare_output() -> None:
+    assert tuning_progress({"jobId": "j", "trainingInput": {"scaleTier": "BASIC"}, "trainingOutput": {}}) is None
+    assert tuning_progress({"jobId": "j"}) is None
+    assert tuning_progress({"jobId": "j", "trainingOutput": {"isHyperparameterTuningJob": True}}) == "0/1 trials done"

@@ -138,3 +138,15 @@ def test_on_kill_waits_less_than_the_triggerer_allows() -> None:
 
     budget = conf.getfloat("triggerer", "on_kill_timeout", fallback=30.0)
     assert CANCEL_RETRY_TOTAL < cancel_timeout() < budget
+
+
+@pytest.mark.asyncio
+async def test_run_logs_trial_progress(backend: str, staged_trainer: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from support.tuning import assert_progress_logged, grid_tuning_job
+
+    job_id = unique("progress_trig")
+    TrainingJobHook().create_job(grid_tuning_job(backend, job_id, staged_trainer))
+    capsys.readouterr()
+    (event,) = await events_of(trigger_for(job_id, stream_logs=False))
+    assert event.payload["status"] == "success"
+    assert_progress_logged(capsys.readouterr().out, job_id)
