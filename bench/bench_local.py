@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_trainjobs.local.launcher import ServiceProcess, start_service
+from airflow_provider_trainjobs.local.launcher import ServiceProcess, serving
 
 PROJECT = "local-project"
 THROUGHPUT_JOBS = 20
@@ -114,8 +114,7 @@ def measure() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="trainjobs-bench-") as tmp:
         work = Path(tmp)
         sdist = _sdist(work)
-        service = start_service(work / "data", "--max-concurrent-jobs", "2")
-        try:
+        with serving(work / "data", "--max-concurrent-jobs", "2") as service:
             ml, logging, gcs = _clients(service)
             gcs.create_bucket("bench")
             gcs.bucket("bench").blob(f"pkg/{sdist.name}").upload_from_filename(str(sdist))
@@ -150,8 +149,6 @@ def measure() -> dict[str, float]:
                 (_ts(t["endTime"]) - _ts(t["startTime"])) - (own[t["trialId"]][1] - own[t["trialId"]][0])
                 for t in job["trainingOutput"]["trials"]
             ]
-        finally:
-            service.stop()
     return {
         "jobs_per_minute": rate,
         "create_to_running": statistics.median(queued),

@@ -27,6 +27,7 @@ from airflow_provider_trainjobs.local.launcher import (  # noqa: E402 - after th
     LOCAL_PROJECT,
     ServiceProcess,
     free_port,
+    serving,
     start_service,
     start_storage_emulator,
     stop_process,
@@ -43,15 +44,6 @@ __all__ = ["LOCAL_PROJECT", "LocalService", "free_port", "start_local_service"]
 def start_local_service(data_dir: Path, *extra_args: str) -> ServiceProcess:
     """Start ``python -m airflow_provider_trainjobs.local serve`` on free ports and wait for /healthz."""
     return start_service(data_dir, *extra_args)
-
-
-def _serving(data_dir: Path, *extra_args: str) -> Iterator[ServiceProcess]:
-    """A local service for a fixture to yield, stopped when the fixture is torn down."""
-    service = start_service(data_dir, *extra_args)
-    try:
-        yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +67,8 @@ def storage_conn(storage_emulator: str, monkeypatch: pytest.MonkeyPatch) -> dict
 @pytest.fixture(scope="session")
 def local_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """One local service for the whole session (tests use unique job ids)."""
-    yield from _serving(tmp_path_factory.mktemp("svc") / "data", "--max-concurrent-jobs", "4")
+    with serving(tmp_path_factory.mktemp("svc") / "data", "--max-concurrent-jobs", "4") as service:
+        yield service
 
 
 @pytest.fixture
@@ -97,7 +90,8 @@ def backend(request: pytest.FixtureRequest, local_service: ServiceProcess, monke
 def lenient_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """A second local service that enforces job deadlines 1000x later, so the waiter's own deadline
     handling (hook, trigger, sensor), not the service's, is what a test sees."""
-    yield from _serving(tmp_path_factory.mktemp("lenient") / "data", "--deadline-scale", "1000")
+    with serving(tmp_path_factory.mktemp("lenient") / "data", "--deadline-scale", "1000") as service:
+        yield service
 
 
 @pytest.fixture

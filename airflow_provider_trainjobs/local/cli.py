@@ -67,6 +67,7 @@ def connection_line(port: int, storage_port: int) -> str:
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Run in the foreground until SIGTERM/SIGINT; exit 1 with one line when a port cannot be bound."""
     from airflow_provider_trainjobs.local.engine import Engine
     from airflow_provider_trainjobs.local.faults import Faults, FaultSettings
     from airflow_provider_trainjobs.local.server import LocalServer, serve_in_thread
@@ -82,17 +83,6 @@ def serve(args: argparse.Namespace) -> int:
         drop_rate=args.fault_drop_rate,
         seed=args.fault_seed,
     ))
-    storage = StorageEmulator(args.storage_port, data_dir / "storage")
-    storage.start()
-    store = Store(data_dir / "service.db")
-    engine = Engine(
-        store, data_dir, storage.endpoint,
-        max_concurrent_jobs=args.max_concurrent_jobs,
-        max_replicas=args.max_replicas,
-        deadline_scale=args.deadline_scale,
-    )
-    engine.start()
-    server = LocalServer(args.port, engine, faults, storage.endpoint)
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -100,17 +90,45 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    serve_in_thread(server)
-    print(f"trainjobs-local: API on http://127.0.0.1:{args.port}, storage on {storage.endpoint}, data in {data_dir}",
-          flush=True)
-    print(connection_line(args.port, args.storage_port), flush=True)
-    stop.wait()
-    server.shutdown()
-    server.server_close()
-    engine.stop()
-    storage.stop()
-    store.close()
-    return 0
+    storage = StorageEmulator(args.storage_port, data_dir / "storage")
+    store = Store(data_dir / "service.db")
+    engine = Engine(
+        store, data_dir, storage.endpoint,
+        max_concurrent_jobs=args.max_concurrent_jobs,
+        max_replicas=args.max_replicas,
+        deadline_scale=args.deadline_scale,
+    )
+    try:
+        server = LocalServer(args.port, engine, faults, storage.endpoint)  # bind the API port first
+    except OSError as err:
+        store.close()
+        print(f"trainjobs-local: --port {args.port}: cannot listen on 127.0.0.1:{args.port}"
+              f" ({err.strerror or err}); choose another --port", file=sys.stderr, flush=True)
+        return 1
+    thread = None
+    try:
+        try:
+            storage.start()
+            if not storage.healthy():
+                raise OSError(f"the storage emulator on 127.0.0.1:{args.storage_port} does not answer")
+        except OSError as err:
+            print(f"trainjobs-local: --storage-port {args.storage_port}: {err}; choose another --storage-port",
+                  file=sys.stderr, flush=True)
+            return 1
+        engine.start()
+        thread = serve_in_thread(server)
+        print(f"trainjobs-local: API on http://127.0.0.1:{args.port}, storage on {storage.endpoint},"
+              f" data in {data_dir}", flush=True)
+        print(connection_line(args.port, args.storage_port), flush=True)
+        stop.wait()
+        return 0
+    finally:
+        if thread is not None:
+            server.shutdown()
+        server.server_close()
+        engine.stop()  # settles the jobs it was running (docs/local-service.md "Restart behaviour")
+        storage.stop()
+        store.close()
 
 
 def _state_file(data_dir: Path) -> Path:
@@ -134,19 +152,44 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _healthy(port: int) -> bool:
+def _healthz(port: int) -> dict[str, Any] | None:
+    """The service's /healthz answer on ``port`` (None when nothing answers 200 there)."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-            return bool(resp.status == 200)
+            return dict(json.loads(resp.read())) if resp.status == 200 else None
+    except (OSError, ValueError):
+        return None
+
+
+def _is_service(pid: int, port: int) -> bool:
+    """True only when ``pid`` is verifiably a trainjobs-local service: /healthz on ``port`` names it, or its
+    command line is ``... airflow_provider_trainjobs.local serve ...`` (a recycled pid is never ours)."""
+    if not _alive(pid):
+        return False
+    answer = _healthz(port)
+    if answer is not None and answer.get("pid") == pid:
+        return True
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
+    return any(b"airflow_provider_trainjobs.local" in arg for arg in argv) and b"serve" in argv
+
+
+def _running(state: dict[str, Any] | None) -> bool:
+    return state is not None and _is_service(int(state["pid"]), int(state["port"]))
+
+
+def _forget(data_dir: Path) -> None:
+    for name in ("service.pid", "service.json"):
+        (data_dir / name).unlink(missing_ok=True)
 
 
 def up(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     state = _read_state(data_dir)
-    if state and _alive(int(state["pid"])) and _healthy(int(state["port"])):
+    if _running(state) and state and (_healthz(int(state["port"])) or {}).get("pid") == int(state["pid"]):
         print(f"trainjobs-local is already running (pid {state['pid']})")
         print(connection_line(int(state["port"]), int(state["storage_port"])))
         return 0
@@ -159,19 +202,24 @@ def up(args: argparse.Namespace) -> int:
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)
     log.close()
-    (data_dir / "service.pid").write_text(str(proc.pid))
-    _state_file(data_dir).write_text(json.dumps({"pid": proc.pid, "port": args.port, "storage_port": args.storage_port}))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            print(f"trainjobs-local failed to start (exit {proc.returncode}); see {data_dir / 'service.log'}",
-                  file=sys.stderr)
+            lines = (data_dir / "service.log").read_text(errors="replace").strip().splitlines()
+            why = lines[-1] if lines else ""
+            print(f"trainjobs-local failed to start (exit {proc.returncode}): {why}\n"
+                  f"see {data_dir / 'service.log'}", file=sys.stderr)
             return 1
-        if _healthy(args.port):
+        answer = _healthz(args.port)
+        if answer is not None and answer.get("pid") == proc.pid:  # our child, not another service on the port
+            (data_dir / "service.pid").write_text(str(proc.pid))
+            _state_file(data_dir).write_text(
+                json.dumps({"pid": proc.pid, "port": args.port, "storage_port": args.storage_port}))
             print(f"trainjobs-local is up (pid {proc.pid}); data in {data_dir}")
             print(connection_line(args.port, args.storage_port))
             return 0
         time.sleep(0.1)
+    proc.terminate()
     print(f"trainjobs-local did not answer within 60s; see {data_dir / 'service.log'}", file=sys.stderr)
     return 1
 
@@ -179,10 +227,13 @@ def up(args: argparse.Namespace) -> int:
 def down(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).expanduser().resolve()
     state = _read_state(data_dir)
-    if not state or not _alive(int(state["pid"])):
-        print("trainjobs-local is not running")
-        for name in ("service.pid", "service.json"):
-            (data_dir / name).unlink(missing_ok=True)
+    if not state or not _running(state):
+        if state and _alive(int(state["pid"])):
+            print(f"trainjobs-local is not running (pid {state['pid']} recorded in"
+                  f" {_state_file(data_dir).name} is another process now; left alone)")
+        else:
+            print("trainjobs-local is not running")
+        _forget(data_dir)
         return 0
     pid = int(state["pid"])
     os.kill(pid, signal.SIGTERM)
@@ -195,8 +246,7 @@ def down(args: argparse.Namespace) -> int:
         time.sleep(0.1)
     if _alive(pid):
         os.kill(pid, signal.SIGKILL)
-    for name in ("service.pid", "service.json"):
-        (data_dir / name).unlink(missing_ok=True)
+    _forget(data_dir)
     print(f"trainjobs-local stopped (pid {pid})")
     return 0
 
@@ -216,7 +266,7 @@ def status(args: argparse.Namespace) -> int:
 
     data_dir = Path(args.data_dir).expanduser().resolve()
     state = _read_state(data_dir)
-    if state and _alive(int(state["pid"])) and _healthy(int(state["port"])):
+    if state and _running(state) and _healthz(int(state["port"])):
         print(f"running: pid {state['pid']}, API http://127.0.0.1:{state['port']},"
               f" storage http://127.0.0.1:{state['storage_port']}")
     else:

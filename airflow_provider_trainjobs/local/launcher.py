@@ -13,7 +13,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +83,9 @@ class ServiceProcess:
         """The same, as the JSON an ``AIRFLOW_CONN_<ID>`` environment variable takes."""
         return json.dumps({"conn_type": "trainjobs", "extra": self.conn_extras(backend)})
 
-    def stop(self) -> None:
-        stop_process(self.proc)
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (the service settles its running jobs and exits), SIGKILL after ``timeout`` seconds."""
+        stop_process(self.proc, timeout)
 
 
 def start_service(
@@ -106,6 +108,17 @@ def start_service(
         stop_process(proc)
         raise
     return ServiceProcess(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{storage_port}", data_dir, proc)
+
+
+@contextmanager
+def serving(data_dir: Path, *extra_args: str, log_path: Path | None = None,
+            timeout: float = 60.0) -> Iterator[ServiceProcess]:
+    """``start_service`` for a ``with`` block: the service is always stopped when the block ends."""
+    service = start_service(data_dir, *extra_args, log_path=log_path, timeout=timeout)
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 def start_storage_emulator(data_dir: Path, timeout: float = 60.0) -> tuple[str, subprocess.Popen[bytes]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import threading
 import time
@@ -31,9 +32,13 @@ from airflow_provider_trainjobs.local.validation import InvalidRequest, validate
 _JOBS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/jobs$")
 _JOB = re.compile(r"^/v1/projects/(?P<project>[^/]+)/jobs/(?P<job>[^/:]+)(?P<verb>:cancel)?$")
 _CONSOLE = re.compile(r"^/console/jobs/(?P<job>[^/]+)$")
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 409: "ALREADY_EXISTS",
-                 500: "INTERNAL"}
+_STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 500: "INTERNAL"}
 DEFAULT_PROJECT = "local-project"
+
+
+def _method_not_found(method: str, path: str) -> ApiError:
+    """What Google's front end answers for a verb a resource does not serve (404, "Method not found.")."""
+    return ApiError(404, f"Method not found: {method} {path}")
 
 
 class ApiError(Exception):
@@ -78,6 +83,7 @@ def _entry(project: str, job_id: str, row: dict[str, Any]) -> dict[str, Any]:
 class Handler(BaseHTTPRequestHandler):
     server: LocalServer
     protocol_version = "HTTP/1.1"
+    _raw: bytes = b""
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return
@@ -95,22 +101,32 @@ class Handler(BaseHTTPRequestHandler):
         self._send(err.code, {"error": {"code": err.code, "message": err.message, "status": err.status}})
 
     def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if not raw:
+        """The request body as JSON ({} when empty); read once per request by ``_dispatch``."""
+        if not self._raw:
             return {}
         try:
-            return json.loads(raw)
+            return json.loads(self._raw)
         except ValueError:
             raise ApiError(400, "request body: not valid JSON") from None
 
     def _dispatch(self, method: str) -> None:
+        # Read the whole body before any answer, whatever the route: an unread body would be taken for the
+        # next request on a keep-alive connection.
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._error(ApiError(400, "Content-Length: must be a non-negative integer"))
+            return
+        self._raw = self.rfile.read(length) if length else b""
         url = urlparse(self.path)
         path = unquote(url.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
             if path == "/healthz":
-                self._send(200, {"status": "ok"})
+                self._send(200, {"status": "ok", "pid": os.getpid()})
                 return
             if path.startswith("/admin/"):
                 self._admin(method, path)
@@ -122,13 +138,11 @@ class Handler(BaseHTTPRequestHandler):
             if decision.latency:
                 time.sleep(decision.latency)
             if decision.drop:
-                self._body()
                 self.close_connection = True
                 self.wfile.flush()
                 self.connection.shutdown(2)
                 return
             if decision.code is not None:
-                self._body()
                 raise ApiError(decision.code, f"injected fault: {decision.status}", decision.status)
             self._api(method, path, query)
         except ApiError as err:
@@ -144,6 +158,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:  # noqa: N802
         self._dispatch("PATCH")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
 
     def do_DELETE(self) -> None:  # noqa: N802
         self._dispatch("DELETE")
@@ -178,17 +195,17 @@ class Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 self._send(200, self._list(project, query))
                 return
-            raise ApiError(405, f"{method} is not allowed on {path}")
+            raise _method_not_found(method, path)
         if match := _JOB.match(path):
             project, job_id = match["project"], match["job"]
-            body = self._body() if method in ("POST", "PATCH") else {}  # read before any answer (keep-alive)
+            body = self._body() if method in ("POST", "PATCH") else {}
             try:
                 if "vertex" in engine.get(project, job_id):  # a Vertex job: not an ml v1 resource
                     raise NotFound(f"Field: name Error: The specified job projects/{project}/jobs/{job_id} was"
                                    " not found.")
                 if match["verb"] == ":cancel":
                     if method != "POST":
-                        raise ApiError(405, f"{method} is not allowed on {path}")
+                        raise _method_not_found(method, path)
                     engine.cancel(project, job_id)
                     self._send(200, {})
                 elif method == "GET":
@@ -204,7 +221,7 @@ class Handler(BaseHTTPRequestHandler):
                         raise ApiError(400, str(err)) from None
                     self._send(200, job)
                 else:
-                    raise ApiError(405, f"{method} is not allowed on {path}")
+                    raise _method_not_found(method, path)
             except NotFound as err:
                 raise ApiError(404, str(err)) from None
             except FailedPrecondition as err:
@@ -224,7 +241,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             offset = int(token)
         except ValueError:
-            raise ApiError(400, f"pageToken: {token!r} is not a token this service issued") from None
+            offset = -1
+        if offset < 0:
+            raise ApiError(400, f"pageToken: {token!r} is not a token this service issued")
         try:
             predicate = parse_job_filter(query.get("filter"))
         except FilterError as err:
@@ -335,35 +354,39 @@ class Handler(BaseHTTPRequestHandler):
         if method != "GET" or not match:
             raise ApiError(404, f"no console route {method} {path}")
         project = query.get("project") or DEFAULT_PROJECT
-        job_id = match["job"]
+        wanted = match["job"]
         engine = self.server.engine
-        try:
-            job = engine.get(project, job_id)
-        except NotFound:
+        job = _console_job(engine, project, wanted)
+        if job is None:
             page = (
                 "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Job not found</title></head><body>"
-                f"<h1>Job not found</h1><p>No job <code>{html.escape(job_id)}</code> in project"
+                f"<h1>Job not found</h1><p>No job <code>{html.escape(wanted)}</code> in project"
                 f" <code>{html.escape(project)}</code> on this local service.</p></body></html>"
             )
             self._send(404, page, "text/html")
             return
+        from airflow_provider_trainjobs.local.page import render_job_page
+
+        job_id = job["jobId"]
         rows = engine.store.logs(project, job_id, limit=200, descending=True)
         entries = [_entry(project, job_id, r) for r in reversed(rows)]
-        self._send(200, render_page(job, entries), "text/html")
+        self._send(200, render_job_page(job, entries), "text/html")
 
 
-def render_page(job: dict[str, Any], entries: list[dict[str, Any]]) -> str:
-    """The job page (local/page.py's renderer when present; else a plain summary)."""
+def _console_job(engine: Engine, project: str, wanted: str) -> dict[str, Any] | None:
+    """The job a console URL names: an engine id (ml v1 jobId or Vertex numeric id), else the newest Vertex
+    job whose ``trainjobs_job_id`` label or displayName is that jobId (what the provider submits)."""
     try:
-        from airflow_provider_trainjobs.local.page import render_job_page
-    except ImportError:
-        return (
-            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            f"<title>{html.escape(job['jobId'])}</title></head><body><h1>{html.escape(job['jobId'])}</h1>"
-            f"<p>State: {html.escape(job.get('state', ''))}</p><pre>{html.escape(json.dumps(job, indent=2))}</pre>"
-            "</body></html>"
-        )
-    return render_job_page(job, entries)
+        return engine.get(project, wanted)
+    except NotFound:
+        pass
+    found = None
+    for job in engine.list(project):
+        vertex = job.get("vertex")
+        if vertex and ((job.get("labels") or {}).get("trainjobs_job_id") == wanted.lower()
+                       or (vertex.get("request") or {}).get("displayName") == wanted):
+            found = job
+    return found
 
 
 def serve_in_thread(server: LocalServer) -> threading.Thread:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from types import FrameType
@@ -31,11 +33,30 @@ class StorageEmulator:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        self._server.start()
+    def start(self, timeout: float = 30.0) -> None:
+        """Bind and serve in a daemon thread; OSError naming the port when it cannot bind.
+
+        The emulator's own ``start()`` waits forever when its thread dies (port taken), so this
+        watches the thread instead.
+        """
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # a clean error, not a thread traceback
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError as err:
+                raise OSError(f"cannot serve on 127.0.0.1:{self.port}: {err.strerror or err}") from None
+        thread = self._server._api
+        thread.daemon = True  # never keeps the service process alive on its own
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not thread.is_running.wait(0.05):
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise OSError(f"cannot serve on 127.0.0.1:{self.port} (is the port already in use?)")
 
     def stop(self) -> None:
-        self._server.stop()
+        thread = self._server._api
+        if thread.is_alive():
+            self._server.stop()
 
     def healthy(self, timeout: float = 2.0) -> bool:
         """True when the emulator answers its bucket list over HTTP."""

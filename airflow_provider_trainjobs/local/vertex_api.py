@@ -106,7 +106,7 @@ def handle(engine: Engine, method: str, path: str, query: dict[str, str], body: 
             return 200, {}
     elif method == "GET":
         return 200, resource(engine, project, _record(engine, project, location, kind, job_id))
-    raise VertexError(405, f"{method} is not allowed on {path}", "METHOD_NOT_ALLOWED")
+    raise VertexError(404, f"Method not found: {method} {path}", "NOT_FOUND")
 
 
 def _list(engine: Engine, project: str, location: str, kind: str, query: dict[str, str]) -> dict[str, Any]:
@@ -122,20 +122,24 @@ def _list(engine: Engine, project: str, location: str, kind: str, query: dict[st
     try:
         offset = int(token)
     except ValueError:
-        raise VertexError(400, f"pageToken: {token!r} is not a token this service issued",
-                          "INVALID_ARGUMENT") from None
+        offset = -1
+    if offset < 0:
+        raise VertexError(400, f"pageToken: {token!r} is not a token this service issued", "INVALID_ARGUMENT")
     try:
         predicate = parse_job_filter(query.get("filter"))
     except FilterError as err:
         raise VertexError(400, str(err), "INVALID_ARGUMENT") from None
+    # Match on a resource built without the history query (its updateTime is approximate); only a filter on
+    # updateTime needs the exact one. Full resources are built for the page alone.
+    exact = "update" in (query.get("filter") or "").lower()
     found = []
     for job in engine.list(project):
         vertex = job.get("vertex") or {}
         if vertex.get("kind") == kind and vertex.get("location") == location:
-            item = resource(engine, project, job)
-            if predicate(filter_view(item)):
-                found.append(item)
-    page = found[offset : offset + page_size]
+            view = resource(engine, project, job) if exact else to_resource(job)
+            if predicate(filter_view(view)):
+                found.append(job)
+    page = [resource(engine, project, job) for job in found[offset : offset + page_size]]
     key = CUSTOM_JOBS if kind == CUSTOM_JOBS else TUNING_JOBS
     result: dict[str, Any] = {key: page} if page else {}
     if offset + page_size < len(found):

@@ -60,3 +60,71 @@ def test_up_status_down(tmp_path: Path, trainer_sdist: Path) -> None:
         answered = False
     assert not answered
     assert "not running" in _cli("status", "--data-dir", str(data_dir)).stdout
+
+
+def test_down_never_signals_a_process_that_is_not_the_service(tmp_path: Path) -> None:
+    data_dir = tmp_path / "svc"
+    data_dir.mkdir()
+    stranger = subprocess.Popen(["sleep", "60"])  # holds the pid a stale service.json names
+    try:
+        (data_dir / "service.json").write_text(
+            json.dumps({"pid": stranger.pid, "port": _port(), "storage_port": _port()}))
+        (data_dir / "service.pid").write_text(str(stranger.pid))
+
+        down = _cli("down", "--data-dir", str(data_dir))
+
+        assert down.returncode == 0 and "not running" in down.stdout and "left alone" in down.stdout
+        assert stranger.poll() is None, "down signalled a process that is not the service"
+        assert not (data_dir / "service.json").exists() and not (data_dir / "service.pid").exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "airflow_provider_trainjobs.local", "serve", *args],
+                          capture_output=True, text=True, timeout=60)  # a hang guard: it must exit at once
+
+
+def test_serve_exits_with_one_line_naming_the_option_when_a_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        for option, ports in (("--port", [str(taken), str(_port())]), ("--storage-port", [str(_port()), str(taken)])):
+            done = _serve("--data-dir", str(tmp_path / option.strip("-")), "--port", ports[0],
+                          "--storage-port", ports[1])
+            assert done.returncode == 1, done.stdout
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and f"{option} {taken}" in lines[0], done.stderr
+            assert "AIRFLOW_CONN" not in done.stdout  # never reported ready
+
+
+def test_up_does_not_take_another_server_on_the_port_for_its_service(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            body = b'{"status": "ok"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            return
+
+    other = http.server.HTTPServer(("127.0.0.1", 0), Healthy)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = other.server_address[1]
+        up = _cli("up", "--data-dir", str(tmp_path / "svc"), "--port", str(port), "--storage-port", str(_port()))
+        assert up.returncode == 1, up.stdout
+        assert f"--port {port}" in up.stderr and "is up" not in up.stdout
+        assert not (tmp_path / "svc" / "service.json").exists()
+    finally:
+        _cli("down", "--data-dir", str(tmp_path / "svc"))
+        other.shutdown()
+        other.server_close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,43 @@ def test_patch_labels_checks_etag(local_service: Any, trainer_sdist: Path) -> No
         ml.projects().jobs().patch(name=name, updateMask="trainingInput", body={"labels": {}}).execute()
     assert err.value.resp.status == 400 and "updateMask" in _error(err)["message"]
     wait_for(ml, PROJECT, job_id)
+
+
+def test_negative_page_token_is_rejected(local_service: Any) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    for token in ("-2", "abc"):
+        with pytest.raises(HttpError) as err:
+            ml.projects().jobs().list(parent=f"projects/{PROJECT}", pageToken=token).execute()
+        assert err.value.resp.status == 400 and _error(err)["status"] == "INVALID_ARGUMENT"
+        assert "pageToken" in _error(err)["message"] and token in _error(err)["message"]
+
+
+def test_error_answers_keep_the_connection_usable(local_service: Any) -> None:
+    """Every answer reads the request body first, so the next request on the same keep-alive connection
+    is parsed from the right place; unsupported verbs answer Google's JSON error, not stdlib HTML."""
+    host, port = local_service.api_endpoint.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    body = json.dumps({"labels": {"a": "b"}, "padding": "x" * 2000})
+    headers = {"Content-Type": "application/json"}
+    asked = [
+        ("POST", "/v1/projects/local-project/nowhere", 404),
+        ("PUT", f"/v1/projects/{PROJECT}/jobs", 404),
+        ("DELETE", f"/v1/projects/{PROJECT}/jobs/some_job", 404),
+        ("PUT", f"/v1/projects/{PROJECT}/jobs/some_job:cancel", 404),
+        ("POST", "/admin/nothing", 404),
+        ("PUT", "/admin/faults", 404),
+        ("PATCH", f"/v1/projects/{PROJECT}/locations/us-central1/customJobs", 404),
+    ]
+    try:
+        for method, path, code in asked:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            answer = json.loads(resp.read())
+            assert resp.status == code, (method, path, answer)
+            assert set(answer["error"]) == {"code", "message", "status"} and answer["error"]["code"] == code
+            assert answer["error"]["status"] == "NOT_FOUND"
+            conn.request("GET", "/healthz")  # same connection: still in step
+            health = conn.getresponse()
+            assert health.status == 200 and json.loads(health.read())["status"] == "ok"
+    finally:
+        conn.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -319,3 +320,40 @@ def test_unknown_jobs_are_404(vertex: Any, package: str) -> None:
     assert _error(tuning.get(name=f"{PARENT}/hyperparameterTuningJobs/{job_id}"))[0] == 404
     assert _error(jobs.get(name=f"projects/{PROJECT}/locations/europe-west4/customJobs/{job_id}"))[0] == 404
     _wait(jobs, name)
+
+
+def _console(api_endpoint: str, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"{api_endpoint}/console/jobs/{path}", timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_console_page_finds_vertex_jobs_by_job_id_label_or_display_name(vertex: Any, local_service: Any,
+                                                                        package: str) -> None:
+    jobs = vertex.projects().locations().customJobs()
+    job_id = unique("Console")
+    body = _custom_job(job_id, [_pool(package, [])])
+    body["labels"] = {"trainjobs_job_id": job_id.lower()}
+    name = jobs.create(parent=PARENT, body=body).execute()["name"]
+    numeric = name.rsplit("/", 1)[-1]
+
+    for path in (numeric, job_id, job_id.lower(), f"{job_id}?project={PROJECT}"):
+        status, page = _console(local_service.api_endpoint, path)
+        assert status == 200 and numeric in page, path
+    status, page = _console(local_service.api_endpoint, f"{job_id}?project=another-project")
+    assert status == 404 and "another-project" in page
+    _wait(jobs, name)
+
+
+def test_console_page_takes_the_project_from_the_query(local_service: Any, package: str) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    job_id = unique("elsewhere")
+    body = {"jobId": job_id, "trainingInput": {"scaleTier": "BASIC", "region": LOCATION, "packageUris": [package],
+                                               "pythonModule": "toolbox.task"}}
+    ml.projects().jobs().create(parent="projects/another-project", body=body).execute()
+
+    assert _console(local_service.api_endpoint, job_id)[0] == 404  # not in local-project
+    status, page = _console(local_service.api_endpoint, f"{job_id}?project=another-project")
+    assert status == 200 and job_id in page
