@@ -1,19 +1,25 @@
 """Tailing a job's Cloud Logging entries into the Airflow task log, each line exactly once.
 
-``entries.list`` is asked for entries at or after the last timestamp seen; the :class:`LogCursor`
-remembers that timestamp and the insertIds already printed at it, so entries sharing a timestamp
-are neither lost nor repeated across polls, or across the operator -> trigger -> operator hand-off
-(the cursor serialises to a plain dict).
+Entries can arrive late: Cloud Logging takes them from many replicas, so an entry may show up in
+``entries.list`` after newer ones were already read. Each poll therefore re-reads a small window
+(``LogCursor.window``, 2s by default) before the newest timestamp printed, and the
+:class:`LogCursor` remembers the insertIds printed inside that window: late entries within the
+window are printed once, nothing is printed twice, and the cursor stays small and serialises to a
+plain dict (the operator -> trigger -> operator hand-off). An entry arriving later than the window
+is not printed.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_trainjobs.spec.waiting import parse_time
+
+DEFAULT_WINDOW = 2.0  # seconds re-read before the newest entry printed
+MAX_SEEN = 1000  # insertIds kept; past it the window shrinks to the newest MAX_SEEN entries
 
 _LEVELS = {
     "DEBUG": logging.DEBUG,
@@ -23,62 +29,104 @@ _LEVELS = {
     "ALERT": logging.CRITICAL,
     "EMERGENCY": logging.CRITICAL,
 }
+_EPOCH = "1970-01-01T00:00:00Z"
 
 
-def _ts_key(timestamp: str) -> tuple[str, int]:
-    """A totally ordered key for an RFC 3339 timestamp with nanosecond precision (UTC)."""
-    parsed = parse_time(timestamp)
-    fraction = timestamp.partition(".")[2]
+def _nanos(timestamp: str) -> int:
+    """An RFC 3339 timestamp (nanosecond precision, any offset) as integer nanoseconds since the epoch."""
+    parsed = parse_time(timestamp).replace(microsecond=0)
+    fraction = timestamp.partition(".")[2] if "." in timestamp.partition("T")[2] else ""
     digits = ""
     for char in fraction:
         if not char.isdigit():
             break
         digits += char
-    nanos = int((digits + "000000000")[:9])
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"), nanos
+    return int(parsed.timestamp()) * 1_000_000_000 + int((digits + "000000000")[:9])
+
+
+def _rfc3339(nanos: int) -> str:
+    seconds, fraction = divmod(nanos, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction:09d}Z"
+
+
+def _key(entry: dict[str, Any]) -> str:
+    """What identifies an entry: its insertId (else its timestamp and text)."""
+    insert_id = entry.get("insertId")
+    if insert_id:
+        return str(insert_id)
+    payload = entry.get("jsonPayload") or {}
+    text = payload.get("message") if isinstance(payload, dict) else None
+    return f"{entry.get('timestamp')}|{text if text is not None else entry.get('textPayload', '')}"
 
 
 @dataclass
 class LogCursor:
-    """Where tailing stopped: the newest timestamp printed and the insertIds printed at exactly it."""
+    """Where tailing stands: the newest timestamp printed, where the next read starts (``floor``, ``window``
+    seconds before it), and the insertIds printed since ``floor`` (with their timestamps)."""
 
     timestamp: str | None = None
-    insert_ids: list[str] = field(default_factory=list)
+    seen: dict[str, str] = field(default_factory=dict)
+    floor: str | None = None
+    window: float = DEFAULT_WINDOW
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (for trigger kwargs and trigger events)."""
-        return {"timestamp": self.timestamp, "insert_ids": list(self.insert_ids)}
+        return {"timestamp": self.timestamp, "floor": self.floor, "seen": dict(self.seen), "window": self.window}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> LogCursor:
-        """Inverse of :meth:`to_dict`; ``None`` or ``{}`` is the start of the log."""
+        """Inverse of :meth:`to_dict`; ``None`` or ``{}`` is the start of the log. The older form
+        ``{"timestamp", "insert_ids"}`` (ids printed at exactly ``timestamp``) is read too."""
         data = data or {}
-        return cls(timestamp=data.get("timestamp"), insert_ids=list(data.get("insert_ids") or []))
+        timestamp = data.get("timestamp")
+        seen = {str(k): str(v) for k, v in (data.get("seen") or {}).items()}
+        if not seen and timestamp:
+            seen = {str(i): timestamp for i in data.get("insert_ids") or []}
+        window = data.get("window")
+        return cls(timestamp=timestamp, seen=seen, floor=data.get("floor") or timestamp,
+                   window=DEFAULT_WINDOW if window is None else float(window))
 
     def advance(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Return the entries not printed yet (in time order) and move the cursor past them."""
+        """Return the entries not printed yet (in time order) and move the cursor past them.
+
+        An entry is new when its insertId has not been printed and it is not older than ``floor``
+        (entries before it were either printed or arrived too late to be asked for again).
+        """
+        floor = _nanos(self.floor) if self.floor else None
+        newest = _nanos(self.timestamp) if self.timestamp else None
         fresh: list[dict[str, Any]] = []
-        last_key = _ts_key(self.timestamp) if self.timestamp else None
-        seen = set(self.insert_ids)
-        for entry in sorted(entries, key=lambda e: _ts_key(e.get("timestamp") or "1970-01-01T00:00:00Z")):
-            timestamp = entry.get("timestamp") or "1970-01-01T00:00:00Z"
-            key = _ts_key(timestamp)
-            insert_id = str(entry.get("insertId") or "")
-            if last_key is not None and (key < last_key or (key == last_key and insert_id in seen)):
+        for entry in sorted(entries, key=lambda e: _nanos(e.get("timestamp") or _EPOCH)):
+            timestamp = entry.get("timestamp") or _EPOCH
+            nanos = _nanos(timestamp)
+            key = _key(entry)
+            if (floor is not None and nanos < floor) or key in self.seen:
                 continue
-            if last_key is None or key > last_key:
-                last_key, seen, self.timestamp = key, set(), timestamp
-            seen.add(insert_id)
+            self.seen[key] = timestamp
             fresh.append(entry)
-        self.insert_ids = sorted(seen)
+            if newest is None or nanos > newest:
+                newest, self.timestamp = nanos, timestamp
+        if newest is not None:
+            self._prune(newest)
         return fresh
+
+    def _prune(self, newest: int) -> None:
+        """Forget ids older than the window; past ``MAX_SEEN`` ids, raise the floor to keep the newest ones."""
+        floor = newest - int(self.window * 1_000_000_000)
+        kept = sorted(((_nanos(ts), key) for key, ts in self.seen.items()), reverse=True)
+        kept = [(nanos, key) for nanos, key in kept if nanos >= floor]
+        if len(kept) > MAX_SEEN:
+            floor = kept[MAX_SEEN - 1][0]
+            kept = [(nanos, key) for nanos, key in kept if nanos >= floor]
+        self.seen = {key: self.seen[key] for _, key in reversed(kept)}
+        self.floor = _rfc3339(max(floor, 0))
 
 
 def log_filter(job_id: str, cursor: LogCursor) -> str:
-    """The Cloud Logging filter gcloud's ``stream-logs`` uses, starting at the cursor."""
+    """The Cloud Logging filter gcloud's ``stream-logs`` uses, starting at the cursor's floor (the window
+    before the newest entry printed)."""
     parts = ['resource.type="ml_job"', f'resource.labels.job_id="{job_id}"']
-    if cursor.timestamp:
-        parts.append(f'timestamp>="{cursor.timestamp}"')
+    if cursor.floor:
+        parts.append(f'timestamp>="{cursor.floor}"')
     return " AND ".join(parts)
 
 
@@ -86,8 +134,10 @@ def format_entry(entry: dict[str, Any]) -> str:
     """``[master-replica-0] message`` (``[master-replica-0 trial 3] message`` for a tuning trial)."""
     labels = entry.get("labels") or {}
     resource_labels = (entry.get("resource") or {}).get("labels") or {}
-    task = labels.get("task_name") or resource_labels.get("task_name") or "service"
-    trial = labels.get("trial_id") or labels.get("trialId")
+    # Real ml_job entries carry ml.googleapis.com/task_name and ml.googleapis.com/trial_id.
+    task = (labels.get("task_name") or labels.get("ml.googleapis.com/task_name")
+            or resource_labels.get("task_name") or "service")
+    trial = labels.get("trial_id") or labels.get("trialId") or labels.get("ml.googleapis.com/trial_id")
     payload = entry.get("jsonPayload") or {}
     message = payload.get("message") if isinstance(payload, dict) else None
     if message is None:

@@ -30,6 +30,8 @@ class TrainingJobTrigger(BaseTrigger):
 
     :param log_cursor: where the trainer-log tailing stopped before deferring
         (``LogCursor.to_dict()``), so no line is printed twice; the event carries the new one.
+    :param log_window: seconds of log re-read before the newest line printed, so entries that reach
+        Cloud Logging late are still printed (once).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class TrainingJobTrigger(BaseTrigger):
         cancel_on_kill: bool = True,
         stream_logs: bool = True,
         log_cursor: dict[str, Any] | None = None,
+        log_window: float = 2.0,
         max_retries: int = 5,
         retry_delay: float = 1.0,
     ) -> None:
@@ -60,6 +63,7 @@ class TrainingJobTrigger(BaseTrigger):
         self.cancel_on_kill = cancel_on_kill
         self.stream_logs = stream_logs
         self.log_cursor = log_cursor
+        self.log_window = log_window
         self.max_retries = max_retries
         self.retry_delay = retry_delay
 
@@ -79,6 +83,7 @@ class TrainingJobTrigger(BaseTrigger):
                 "cancel_on_kill": self.cancel_on_kill,
                 "stream_logs": self.stream_logs,
                 "log_cursor": self.log_cursor,
+                "log_window": self.log_window,
                 "max_retries": self.max_retries,
                 "retry_delay": self.retry_delay,
             },
@@ -103,7 +108,9 @@ class TrainingJobTrigger(BaseTrigger):
         from airflow_provider_trainjobs.hooks.logs import LogCursor
         from airflow_provider_trainjobs.hooks.wait_loop import WaitState
 
-        state = WaitState(cursor=LogCursor.from_dict(self.log_cursor), stream_logs=self.stream_logs)
+        cursor = LogCursor.from_dict(self.log_cursor)
+        cursor.window = self.log_window
+        state = WaitState(cursor=cursor, stream_logs=self.stream_logs)
         event: dict[str, Any] = {"job_id": self.job_id, "limit": None}
         try:
             job = await self.hook().async_wait_for_job(

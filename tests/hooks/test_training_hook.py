@@ -172,3 +172,25 @@ def test_a_job_the_service_cancels_for_max_running_time_is_a_deadline(tiny_packa
         hook.wait_for_job(job_id, poll_interval=0.1, grace=3600)
     assert info.value.limit == "maxRunningTime" and info.value.job["state"] == "CANCELLED"
     assert "service cancelled it" in str(info.value) and info.value.job["errorMessage"] in str(info.value)
+
+
+def test_two_replicas_logs_are_printed_once_while_the_window_is_re_read(tiny_package: str) -> None:
+    """A master and a worker write at the same time; every poll re-reads the last seconds (the window that
+    catches late entries) and still each line is printed once."""
+    hook = make_hook()
+    job_id = unique("hook_logs_two")
+    hook.create_job(tiny_job(job_id, tiny_package, lines=6, sleep=0.5, scaleTier="CUSTOM",
+                             masterType="n1-standard-4", workerType="n1-standard-4", workerCount="1"))
+    cursor = LogCursor(window=30.0)  # longer than the job: every poll overlaps all earlier ones
+    lines: list[str] = []
+    while True:
+        state = hook.get_job(job_id)["state"]
+        lines += hook.fetch_logs(job_id, cursor)
+        if state in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            break
+    lines += hook.fetch_logs(job_id, cursor)
+    assert state == "SUCCEEDED"
+    for replica in ("master-replica-0", "worker-replica-0"):
+        mine = [line for line in lines if line.startswith(f"[{replica}] tiny line")]
+        assert mine == [f"[{replica}] tiny line {n} of 6" for n in range(1, 7)], lines
+    assert len(lines) == len(hook.fetch_logs(job_id, LogCursor()))  # every entry of the job, each once

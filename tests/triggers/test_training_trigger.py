@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from airflow.triggers.base import TriggerEvent
-from support import backend_job, set_faults, tiny_job, unique
+from support import backend_job, set_faults, tiny_job, unique, wait_for_state
 
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 from airflow_provider_trainjobs.triggers.training import TrainingJobTrigger
@@ -27,7 +27,8 @@ def test_serialize_round_trips() -> None:
     trigger = TrainingJobTrigger(
         "job_1", gcp_conn_id="my_conn", project_id="p", backend="vertex", region="europe-west4",
         poll_interval=5, grace=30, cancel_on_deadline=False, cancel_on_kill=False, stream_logs=False,
-        log_cursor={"timestamp": "2024-05-01T12:00:00Z", "insert_ids": ["7"]}, max_retries=3, retry_delay=0.5,
+        log_cursor={"timestamp": "2024-05-01T12:00:00Z", "insert_ids": ["7"]}, log_window=5.0, max_retries=3,
+        retry_delay=0.5,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_trainjobs.triggers.training.TrainingJobTrigger"
@@ -35,7 +36,7 @@ def test_serialize_round_trips() -> None:
     rebuilt = getattr(import_module(module), name)(**json.loads(json.dumps(kwargs)))
     assert rebuilt.serialize() == (classpath, kwargs)
     assert kwargs["log_cursor"] == {"timestamp": "2024-05-01T12:00:00Z", "insert_ids": ["7"]}
-    assert kwargs["backend"] == "vertex" and kwargs["cancel_on_kill"] is False
+    assert kwargs["backend"] == "vertex" and kwargs["cancel_on_kill"] is False and kwargs["log_window"] == 5.0
 
 
 @pytest.mark.asyncio
@@ -150,3 +151,23 @@ async def test_run_logs_trial_progress(backend: str, staged_trainer: str, capsys
     (event,) = await events_of(trigger_for(job_id, stream_logs=False))
     assert event.payload["status"] == "success"
     assert_progress_logged(capsys.readouterr().out, job_id)
+
+
+@pytest.mark.asyncio
+async def test_a_triggerer_restart_leaves_the_job_running_and_a_new_trigger_finishes_it(
+        backend: str, staged_trainer: str) -> None:
+    """A triggerer restart cancels run() without calling on_kill: the job must keep running, and the trigger
+    rebuilt from its serialised kwargs (what the next triggerer does) waits it out to SUCCEEDED."""
+    job_id = unique("trig_restart")
+    hook = TrainingJobHook()
+    hook.create_job(backend_job(backend, job_id, staged_trainer, lines=2, sleep=3))
+    trigger = trigger_for(job_id)
+    waiting = asyncio.create_task(events_of(trigger))
+    running = await asyncio.to_thread(lambda: wait_for_state(hook, job_id, {"RUNNING"}))
+    assert not waiting.done()
+    waiting.cancel()
+    assert (await asyncio.gather(waiting, return_exceptions=True))[0].__class__ is asyncio.CancelledError
+    assert hook.get_job(job_id)["state"] == running["state"] == "RUNNING"
+    classpath, kwargs = trigger.serialize()
+    (event,) = await events_of(TrainingJobTrigger(**kwargs))
+    assert event.payload["status"] == "success" and event.payload["job"]["state"] == "SUCCEEDED"
