@@ -7,13 +7,13 @@ a job's ``packageUris``. Heavy libraries load at execute time only.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
+from airflow_provider_trainjobs.operators._common import clean_str
 
 
 class PackageTrainingAppOperator(BaseOperator):
@@ -21,7 +21,8 @@ class PackageTrainingAppOperator(BaseOperator):
 
     Local files go to ``gs://STAGING/<jobId>/<sha256>/<file>`` or ``<job_dir>/packages/<sha256>/<file>``; an
     unchanged trainer lands on the same URI every time and is not uploaded again. ``job_id`` defaults to a
-    deterministic id from the dag, task and run ids (the same on every try).
+    deterministic id from the dag, task and run ids and the map index (the same on every try). Bad input
+    (``StagingError``, ``PackagingError``) fails the task at once as ``AirflowFailException``, before any upload.
     """
 
     template_fields: Sequence[str] = ("package_path", "packages", "staging_bucket", "job_dir", "job_id",
@@ -50,37 +51,36 @@ class PackageTrainingAppOperator(BaseOperator):
         self.project_id = project_id
 
     def resolve_job_id(self, context: Context) -> str:
-        """The given ``job_id``, else one derived from dag id, task id and run id."""
-        if self.job_id:
-            return str(self.job_id)
+        """The given ``job_id``, else one derived from dag id, task id, run id and map index."""
+        job_id = clean_str(self.job_id)
+        if job_id:
+            return job_id
         from airflow_provider_trainjobs.naming import default_job_id
 
-        return default_job_id(self.dag_id, self.task_id, str(context["run_id"]))
+        map_index = getattr(context.get("ti"), "map_index", -1)
+        return default_job_id(self.dag_id, self.task_id, str(context["run_id"]),
+                              map_index if isinstance(map_index, int) else -1)
 
     def execute(self, context: Context) -> list[str]:
-        from airflow_provider_trainjobs.hooks.staging import StagingHook, plan_staging, staging_prefix
-        from airflow_provider_trainjobs.packaging import build_training_package
+        from airflow.sdk.exceptions import AirflowFailException
 
-        packages = [p.strip() for p in self.packages.split(",") if p.strip()] if isinstance(self.packages, str) \
-            else [str(p) for p in self.packages]
-        if not self.package_path and not packages:
-            raise ValueError("package_path/packages: give a trainer package dir, packages to stage, or both")
-        job_id = self.resolve_job_id(context)
-        # Fail on bad staging arguments before spending time on a build (nothing is uploaded either way).
-        plan_staging(packages, job_id=job_id, staging_bucket=self.staging_bucket, job_dir=self.job_dir)
-        if self.package_path:
-            staging_prefix(job_id=job_id, staging_bucket=self.staging_bucket, job_dir=self.job_dir)
+        from airflow_provider_trainjobs.hooks.staging import StagingError, StagingHook
+        from airflow_provider_trainjobs.packaging import PackagingError
+
+        package_path = clean_str(self.package_path)
+        if not package_path and not self.packages:
+            raise AirflowFailException("package_path/packages: give a trainer package dir, packages to stage, or both")
         hook = StagingHook(self.gcp_conn_id, project_id=self.project_id)
-        with tempfile.TemporaryDirectory(prefix="trainjobs-package-") as out_dir:
-            if self.package_path:
-                built = build_training_package(self.package_path, out_dir)
-                self.log.info(
-                    "built %s from %s: %d bytes, sha256 %s%s", built.path.name, self.package_path, built.size,
-                    built.sha256, " (with a generated setup.py)" if built.generated_setup else "",
-                )
-                packages.append(str(built.path))
-            staged = hook.stage_packages(packages, job_id=job_id, staging_bucket=self.staging_bucket,
-                                         job_dir=self.job_dir)
+        job_id = self.resolve_job_id(context)
+        try:
+            # Every argument is checked before the build, the build before any upload (hooks/staging.py).
+            staged = hook.stage_training_packages(
+                package_path=package_path, packages=self.packages, job_id=job_id,
+                staging_bucket=clean_str(self.staging_bucket), job_dir=clean_str(self.job_dir),
+            )
+        except (StagingError, PackagingError) as err:
+            # Bad input fails the same way on every try: fail now instead of waiting out the retries.
+            raise AirflowFailException(str(err)) from err
         uploaded = [s for s in staged if s.uploaded]  # the hook logged each upload or skip
         self.log.info("staged %d package(s) for job %s: %d uploaded (%d bytes), %d skipped", len(staged), job_id,
                       len(uploaded), sum(s.size or 0 for s in uploaded),

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowFailException
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
@@ -118,31 +119,54 @@ def test_template_fields_cover_every_argument_but_the_connection() -> None:
 
 
 def test_nothing_to_package_is_an_error(storage_conn: dict[str, str]) -> None:
-    with pytest.raises(ValueError, match="package_path/packages"):
+    with pytest.raises(AirflowFailException, match="package_path/packages"):
         run(make_operator(staging_bucket="b-1"))
 
 
 def test_missing_destination_fails_before_building(storage_conn: dict[str, str], tmp_path: Path) -> None:
     trainer = write_seed_project(tmp_path / "app")
     (tmp_path / "app" / "setup.py").write_text("raise SystemExit('must not be built')\n")
-    # A StagingError (not a PackagingError) proves the build never started.
-    with pytest.raises(StagingError, match="a staging bucket or job dir is required"):
+    # A StagingError (not a PackagingError) proves the build never started; no retry can fix it.
+    with pytest.raises(AirflowFailException, match="a staging bucket or job dir is required") as failed:
         run(make_operator(package_path=str(trainer)))
+    assert isinstance(failed.value.__cause__, StagingError)
+
+
+def test_the_built_package_counts_toward_the_100_uri_limit(bucket: storage.Bucket, tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "app")
+    (tmp_path / "app" / "setup.py").write_text("raise SystemExit('must not be built')\n")
+    packages = [f"gs://deps-bucket/dep{i}-1.0.tar.gz" for i in range(100)]
+    with pytest.raises(AirflowFailException, match="at most 100 package URIs are allowed, got 101") as failed:
+        run(make_operator(package_path=str(trainer), packages=packages, staging_bucket=bucket.name))
+    assert isinstance(failed.value.__cause__, StagingError)
+    assert list(bucket.client.list_blobs(bucket.name)) == []
+
+
+def test_whitespace_around_templated_destinations_is_ignored(bucket: storage.Bucket, tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "app")
+    op = make_operator(package_path=f" {trainer} ", staging_bucket=" gs://{{ params.bucket }}/staging\n",
+                       job_id=" census_1 ", bucket_param=bucket.name)
+    (uri,) = run(op)
+    assert uri.startswith(f"gs://{bucket.name}/staging/census_1/") and uri.endswith("/trainer-0.1.tar.gz")
+    blob_of(bucket, uri)
 
 
 def test_bad_package_fails_before_any_upload(bucket: storage.Bucket, tmp_path: Path) -> None:
     trainer = write_seed_project(tmp_path / "app")
     (trainer / "__init__.py").unlink()
     (tmp_path / "x.whl").write_bytes(b"wheel")
-    with pytest.raises(PackagingError, match=r"has no __init__\.py"):
+    with pytest.raises(AirflowFailException, match=r"has no __init__\.py") as failed:
         run(make_operator(package_path=str(trainer), packages=[str(tmp_path / "x.whl")], staging_bucket=bucket.name))
+    assert isinstance(failed.value.__cause__, PackagingError)
     assert list(bucket.client.list_blobs(bucket.name)) == []
 
 
 def test_bad_staging_argument_fails_before_any_upload(bucket: storage.Bucket, tmp_path: Path) -> None:
     trainer = write_seed_project(tmp_path / "app")
-    with pytest.raises(StagingError, match=r"packages\[0\]: 'gs://b': bucket 'b' is not a valid bucket name"):
+    with pytest.raises(AirflowFailException,
+                       match=r"packages\[0\]: 'gs://b': bucket 'b' is not a valid bucket name") as failed:
         run(make_operator(package_path=str(trainer), packages=["gs://b"], staging_bucket=bucket.name))
+    assert isinstance(failed.value.__cause__, StagingError)
     assert list(bucket.client.list_blobs(bucket.name)) == []
 
 
