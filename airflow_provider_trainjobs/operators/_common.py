@@ -9,9 +9,16 @@ from typing import Any
 
 from airflow_provider_trainjobs.naming import sanitize_label_value
 
-__all__ = ["RUN_LABEL_KEYS", "best_trial_summary", "raise_for_event", "run_labels", "trial_progress"]
+__all__ = ["RUN_LABEL_KEYS", "best_trial_summary", "clean_str", "raise_for_event", "run_labels", "trial_progress"]
 
 RUN_LABEL_KEYS = ("airflow_dag_id", "airflow_task_id", "airflow_run_id")
+
+
+def clean_str(value: Any) -> str | None:
+    """A templated string argument without surrounding whitespace; None when empty or not given."""
+    if value is None:
+        return None
+    return str(value).strip() or None
 
 
 def run_labels(dag_id: str, task_id: str, run_id: str) -> dict[str, str]:
@@ -22,8 +29,9 @@ def run_labels(dag_id: str, task_id: str, run_id: str) -> dict[str, str]:
 def raise_for_event(event: dict[str, Any] | None) -> dict[str, Any]:
     """The final Job of a successful trigger event; otherwise raise the failure the event describes.
 
-    A deadline event raises :class:`TrainingJobDeadlineExceeded`, any other non-success event
-    :class:`TrainingJobFailed`, both carrying the event's message (the job's errorMessage).
+    A deadline event (``status == "deadline"``, naming the passed ``limit``) raises
+    :class:`TrainingJobDeadlineExceeded`, any other non-success event :class:`TrainingJobFailed`, both
+    carrying the event's message (the job's errorMessage). Only the event's fields decide, never its text.
     """
     from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
 
@@ -34,9 +42,8 @@ def raise_for_event(event: dict[str, Any] | None) -> dict[str, Any]:
     if status == "success" and job:
         return dict(job)
     message = str(event.get("message") or job.get("errorMessage") or f"training job ended: {event!r}")
-    limit = event.get("limit") or next((name for name in ("maxWaitTime", "maxRunningTime") if name in message), None)
-    if status == "deadline" or limit:
-        raise TrainingJobDeadlineExceeded(message, job=job or None, limit=str(limit or "deadline"))
+    if status == "deadline":
+        raise TrainingJobDeadlineExceeded(message, job=job or None, limit=str(event.get("limit") or "deadline"))
     raise TrainingJobFailed(message, job=job or None)
 
 
