@@ -1,14 +1,15 @@
 """``gcloud ai-platform jobs submit training`` as an Airflow task: validate, package, stage, submit, wait.
 
 The order matters to users: the whole job body is validated before any package is built or uploaded, the
-job id is derived from (dag, task, run) so a retry re-attaches to the job the first try created, and the wait
-runs either in the worker (sync) or in the triggerer (``deferrable=True``) with the same deadlines.
+job id is derived from (dag, task, run, map index) so a retry re-attaches to the job an earlier try created
+(or, when that job failed or was cancelled, submits exactly one replacement, ``<id>_r2``, ``_r3``, ...), and
+the wait runs either in the worker (sync) or in the triggerer (``deferrable=True``) with the same deadlines.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
-from airflow_provider_trainjobs.operators._common import raise_for_event, run_labels, trial_progress
+from airflow_provider_trainjobs.operators._common import (
+    clean_str,
+    raise_for_event,
+    run_labels,
+    trial_progress,
+)
 from airflow_provider_trainjobs.operators.links import TrainingJobLink
 
 if TYPE_CHECKING:
@@ -29,6 +35,12 @@ if TYPE_CHECKING:
 __all__ = ["SubmitTrainingJobOperator"]
 
 ON_CONFLICT = ("attach", "fail", "suffix")
+# States of an existing job that a new try replaces (with resubmit_failed) instead of attaching to.
+RESUBMIT_STATES = ("FAILED", "CANCELLED")
+# How many jobs one task instance may submit in all (<id>, <id>_r2, ..., <id>_r100).
+MAX_JOB_ATTEMPTS = 100
+# How long on_kill waits for a create that was in flight to land before giving up on cancelling it.
+CREATE_IN_FLIGHT_WAIT = 30.0
 # Arguments that map 1:1 onto build_training_job keywords (gcloud flag names in snake_case).
 _JOB_ARGUMENTS = (
     "module_name", "region", "job_dir", "scale_tier", "master_type", "worker_type", "parameter_server_type",
@@ -50,7 +62,7 @@ class SubmitTrainingJobOperator(BaseOperator):
         "scale_tier", "master_type", "worker_type", "parameter_server_type", "worker_count",
         "parameter_server_count", "runtime_version", "python_version", "max_wait_time", "max_running_time",
         "service_account", "master_image_uri", "labels", "config", "user_args", "hyperparameters",
-        "project_id", "gcp_conn_id", "backend",
+        "project_id", "gcp_conn_id", "backend", "executor_image_uri",
     )
     template_fields_renderers = {"config": "json", "hyperparameters": "json", "labels": "json",
                                  "user_args": "json"}
@@ -86,12 +98,14 @@ class SubmitTrainingJobOperator(BaseOperator):
         gcp_conn_id: str = DEFAULT_CONN_ID,
         project_id: str | None = None,
         backend: str | None = None,
+        executor_image_uri: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10.0,
         deadline_grace: float = 60.0,
         wait_for_completion: bool = True,
         cancel_on_kill: bool = True,
         on_conflict: str = "attach",
+        resubmit_failed: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -125,14 +139,18 @@ class SubmitTrainingJobOperator(BaseOperator):
         self.gcp_conn_id = gcp_conn_id
         self.project_id = project_id
         self.backend = backend
+        self.executor_image_uri = executor_image_uri
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.deadline_grace = deadline_grace
         self.wait_for_completion = wait_for_completion
         self.cancel_on_kill = cancel_on_kill
         self.on_conflict = on_conflict
+        self.resubmit_failed = resubmit_failed
         self._hook: TrainingJobHook | None = None
+        self._job_region: str | None = None  # the built body's trainingInput.region (the hook's region)
         self._submitted_job_id: str | None = None
+        self._create_in_flight = False
         self._last_progress: str | None = None
 
     # -- building the job -------------------------------------------------------------------------------
@@ -207,46 +225,63 @@ class SubmitTrainingJobOperator(BaseOperator):
 
     def prepare_job(self, context: Context) -> dict[str, Any]:
         """Validate, package and stage; returns the Job body ready to submit (no job is created here)."""
-        job_id = self.job_id or self._config_job().get("jobId") or self._default_job_id(context)
+        self.staging_bucket, self.job_dir = clean_str(self.staging_bucket), clean_str(self.job_dir)
+        job_id = clean_str(self.job_id) or self._config_job().get("jobId") or self._default_job_id(context)
         # 1. validate everything (with stand-in package URIs) before a byte is built or uploaded
         body = self._build_body(job_id, self._provisional_uris(), self.labels)
         labels = {**run_labels(self.dag_id, self.task_id, str(context["run_id"])), **(body.get("labels") or {})}
         body = self._build_body(job_id, self._provisional_uris(), labels)
+        self._use_region(body)
+        if self.hook.settings.backend == "vertex":
+            self._check_vertex(body)
         # 2. package and stage
-        packages = self._package_list()
-        if not packages and not self.package_path:
+        if not self._package_list() and not self.package_path:
             return body
-        from airflow_provider_trainjobs.hooks.staging import StagingHook, plan_staging
+        from airflow_provider_trainjobs.hooks.staging import StagingHook
 
-        with tempfile.TemporaryDirectory(prefix="trainjobs-sdist-") as tmp:
-            if self.package_path:
-                from airflow_provider_trainjobs.packaging import build_training_package
-
-                built = build_training_package(str(self.package_path), tmp)
-                self.log.info("built %s (sha256 %s) from %s", built.path.name, built.sha256, self.package_path)
-                packages.append(str(built.path))
-            plan_staging(packages, job_id=job_id, staging_bucket=self.staging_bucket, job_dir=self.job_dir)
-            uris = StagingHook(self.gcp_conn_id, project_id=self.project_id).stage_package_uris(
-                packages, job_id=job_id, staging_bucket=self.staging_bucket, job_dir=self.job_dir
-            )
+        staged = StagingHook(self.gcp_conn_id, project_id=self.project_id).stage_training_packages(
+            package_path=self.package_path or None, packages=self._package_list(), job_id=job_id,
+            staging_bucket=self.staging_bucket, job_dir=self.job_dir,
+        )
+        uris = [s.uri for s in staged]
         self.log.info("packageUris: %s", ", ".join(uris))
         return self._build_body(job_id, uris, labels)
+
+    def _use_region(self, body: dict[str, Any]) -> None:
+        """Talk to the region the job runs in (its ``trainingInput.region``, wherever it came from)."""
+        region = (body.get("trainingInput") or {}).get("region")
+        if region and region != (self._job_region or self.region):
+            self._job_region = str(region)
+            self._hook = None  # rebuilt for that region on next use
+
+    def _executor_image(self) -> str | None:
+        """``executor_image_uri``, else the connection's ``executor_image_uri`` extra (Vertex only)."""
+        return clean_str(self.executor_image_uri) or self.hook.settings.executor_image_uri
+
+    def _check_vertex(self, body: dict[str, Any]) -> None:
+        """Translate the body to its Vertex AI job now, so what Vertex cannot run fails before any upload."""
+        from airflow_provider_trainjobs.spec import to_vertex_job
+
+        to_vertex_job(body, executor_image_uri=self._executor_image())
 
     def _default_job_id(self, context: Context) -> str:
         from airflow_provider_trainjobs.naming import default_job_id
 
-        return default_job_id(self.dag_id, self.task_id, str(context["run_id"]))
+        map_index = getattr(context["ti"], "map_index", -1)
+        return default_job_id(self.dag_id, self.task_id, str(context["run_id"]),
+                              map_index if isinstance(map_index, int) else -1)
 
     # -- talking to the service ----------------------------------------------------------------------------
 
     @property
     def hook(self) -> TrainingJobHook:
-        """The training hook for this task's connection, project, backend and region."""
+        """The training hook for this task's connection, project, backend and the job's region."""
         if self._hook is None:
             from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 
             self._hook = TrainingJobHook(
-                gcp_conn_id=self.gcp_conn_id, project_id=self.project_id, backend=self.backend, region=self.region
+                gcp_conn_id=self.gcp_conn_id, project_id=self.project_id, backend=self.backend,
+                region=self._job_region or self.region,
             )
         return self._hook
 
@@ -259,11 +294,59 @@ class SubmitTrainingJobOperator(BaseOperator):
             gcp_conn_id=self.gcp_conn_id,
             project_id=self.project_id,
             backend=self.backend,
-            region=self.region,
+            region=self._job_region or self.region,
             poll_interval=self.poll_interval,
             grace=self.deadline_grace,
             cancel_on_kill=self.cancel_on_kill,
         )
+
+    def submit_job(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create this try's job, or attach to the one an earlier try created; returns the job.
+
+        Walks ``<jobId>``, ``<jobId>_r2``, ``<jobId>_r3``, ...: a missing id is created; an existing job that
+        is alive or SUCCEEDED is attached to (same spec, see ``on_conflict``); a FAILED or CANCELLED one is
+        passed over when ``resubmit_failed`` (else attached to, and the wait fails at once). So a crashed
+        try finds the job it created, and a retry after a failure submits exactly one new job.
+        """
+        from airflow_provider_trainjobs.naming import resubmit_job_id
+
+        base = str(body["jobId"])
+        for attempt in range(1, MAX_JOB_ATTEMPTS + 1):
+            job_id = resubmit_job_id(base, attempt)
+            existing = self._existing_job(job_id)
+            if existing is not None and self.resubmit_failed and existing.get("state") in RESUBMIT_STATES:
+                self.log.info("job %s is %s: an earlier try's job; looking at the next id", job_id,
+                              existing.get("state"))
+                continue
+            # Recorded before the create, so a kill while the request is in flight still cancels the job.
+            self._submitted_job_id = job_id
+            self._create_in_flight = existing is None
+            try:
+                job = self.hook.create_job({**body, "jobId": job_id}, on_conflict=self.on_conflict,
+                                           executor_image_uri=self._executor_image())
+            finally:
+                self._create_in_flight = False
+            self._submitted_job_id = str(job.get("jobId") or job_id)
+            if existing is None:
+                self.log.info("created training job %s", self._submitted_job_id)
+            return job
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(
+            f"job_id: {base} and {resubmit_job_id(base, 2)}..{resubmit_job_id(base, MAX_JOB_ATTEMPTS)} all "
+            "failed or were cancelled; give a new job_id"
+        )
+
+    def _existing_job(self, job_id: str) -> dict[str, Any] | None:
+        """The job named ``job_id``, or None when there is none."""
+        from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
+
+        try:
+            return self.hook.get_job(job_id)
+        except TrainingJobApiError as err:
+            if err.status == 404:
+                return None
+            raise
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
@@ -274,19 +357,20 @@ class SubmitTrainingJobOperator(BaseOperator):
 
         try:
             body = self.prepare_job(context)
+            job = self.submit_job(body)
         except (InvalidJobSpec, StagingError, PackagingError) as err:
             # Bad input fails the same way on every try: fail now instead of waiting out the retries.
             raise AirflowFailException(str(err)) from err
-        job = self.hook.create_job(body, on_conflict=self.on_conflict)
-        job_id = str(job.get("jobId") or body["jobId"])
-        self._submitted_job_id = job_id
-        self.log.info("training job %s is %s", job_id, job.get("state", "submitted"))
+        job_id = str(job["jobId"])
         context["ti"].xcom_push(key="job_id", value=job_id)
         url = self.hook.console_url(job_id, job)
         TrainingJobLink.persist(context, url)
         self.log.info("job page: %s", url)
         if not self.wait_for_completion:
             return job
+        if job.get("state") == "SUCCEEDED":
+            self.log.info("job %s already SUCCEEDED (an earlier try ran it): not running it again", job_id)
+            return self.on_job_done(context, job)
         if self.deferrable:
             self.defer(trigger=self.make_trigger(job_id), method_name="execute_complete")
         final = self.hook.wait_for_job(
@@ -307,7 +391,6 @@ class SubmitTrainingJobOperator(BaseOperator):
 
     def on_job_done(self, context: Context, job: dict[str, Any]) -> dict[str, Any]:
         """Called with the SUCCEEDED job in both modes; the return value becomes the task's XCom."""
-        self.log.info("training job %s %s", job.get("jobId"), job.get("state"))
         return job
 
     def _on_progress(self, job: dict[str, Any]) -> None:
@@ -318,7 +401,28 @@ class SubmitTrainingJobOperator(BaseOperator):
             self.log.info("%s: %s", job.get("jobId", "job"), line)
 
     def on_kill(self) -> None:
-        """Cancel the job when the task is killed while waiting in the worker (``cancel_on_kill``)."""
-        if self.cancel_on_kill and self._submitted_job_id and self._hook is not None:
-            self.log.info("task killed: cancelling training job %s", self._submitted_job_id)
-            self._hook.cancel_job(self._submitted_job_id, ignore_finished=True)
+        """Cancel the job when the task is killed in the worker (``cancel_on_kill``), even mid-create.
+
+        The task runner calls this on SIGTERM, whatever sent it: a user marking the task, an
+        ``execution_timeout``, or the supervisor after lost heartbeats (see docs/operators.md).
+        """
+        job_id = self._submitted_job_id
+        if not self.cancel_on_kill or not job_id:
+            return
+        from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
+
+        self.log.info("task killed: cancelling training job %s", job_id)
+        deadline = time.monotonic() + CREATE_IN_FLIGHT_WAIT
+        while True:
+            in_flight = self._create_in_flight
+            try:
+                self.hook.cancel_job(job_id, ignore_finished=True)
+                return
+            except TrainingJobApiError as err:
+                if err.status != 404:
+                    raise
+                if not in_flight or time.monotonic() > deadline:
+                    self.log.info("job %s does not exist: nothing to cancel", job_id)
+                    return
+            # The create request is still on its way: the job appears when it lands.
+            time.sleep(0.5)
