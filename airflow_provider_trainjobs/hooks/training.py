@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Generator
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, TrainJobsBaseHook
 from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError
@@ -281,17 +282,23 @@ class TrainingJobHook(TrainJobsBaseHook):
         return self._get_job(job_id, retries=True, policy=policy)
 
     def console_url(self, job_id: str, job: dict[str, Any] | None = None) -> str:
-        """The job's page: the local service's console page, or Google Cloud console's."""
+        """The job's page: the local service's console page, or Google Cloud console's.
+
+        Vertex jobs are addressed by their resource id, in the location their resource name says
+        (Google Cloud console's training page; the same page form for custom and tuning jobs).
+        """
         settings = self.settings
-        if settings.is_local and settings.api_endpoint:
-            return f"{settings.api_endpoint.rstrip('/')}/console/jobs/{job_id}"
         project = self.project_id
+        name = None
         if self._vertex:
             name = (job or {}).get("vertexName") or self._vertex_names.get(job_id) or self._vertex_name(job_id)
-            resource_id = name.rsplit("/", 1)[-1]
-            page = "cpu" if _vertex_kind_of(name) == "customJobs" else "hyperparameter-tuning-job"
-            return (f"https://console.cloud.google.com/vertex-ai/locations/{self._region()}/training/"
-                    f"{resource_id}/{page}?project={project}")
+        page_id = name.rsplit("/", 1)[-1] if name else job_id
+        if settings.is_local and settings.api_endpoint:
+            return f"{settings.api_endpoint.rstrip('/')}/console/jobs/{quote(page_id, safe='')}?project={project}"
+        if name:
+            location = _vertex_location(name) or self._region()
+            return (f"https://console.cloud.google.com/vertex-ai/locations/{location}/training/{page_id}/cpu"
+                    f"?project={project}")
         return f"https://console.cloud.google.com/ai-platform/jobs/{job_id}?project={project}"
 
     # -- logs --------------------------------------------------------------------------------------
@@ -497,6 +504,12 @@ def _list_ml(client: Any, *, params: dict[str, Any]) -> Any:
 
 def _list_vertex(client: Any, *, kind: str, params: dict[str, Any]) -> Any:
     return getattr(client.projects().locations(), kind)().list(**params)
+
+
+def _vertex_location(name: str) -> str | None:
+    """``us-central1`` from ``projects/p/locations/us-central1/customJobs/123``."""
+    parts = name.split("/")
+    return parts[parts.index("locations") + 1] if "locations" in parts[:-1] else None
 
 
 def _vertex_kind_of(name: str) -> str:

@@ -3,6 +3,9 @@ view, re-attach by label/displayName on Vertex, failure messages, cancel, logs a
 
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 from support import TRAINER_MODULE, backend_job, lose_first_create_response, unique
 
@@ -33,7 +36,24 @@ def test_submit_wait_and_reattach(backend: str, staged_trainer: str) -> None:
     lines = make_hook().fetch_logs(job_id, LogCursor())
     replica = "workerpool0-0" if backend == "vertex" else "master-replica-0"  # each backend's task_name
     assert f"[{replica}] tiny line 2 of 2" in lines
-    assert hook.console_url(job_id, final) == f"{hook.settings.api_endpoint}/console/jobs/{job_id}"
+    page_id = final["vertexName"].rsplit("/", 1)[-1] if backend == "vertex" else job_id
+    url = hook.console_url(job_id, final)
+    assert url == f"{hook.settings.api_endpoint}/console/jobs/{page_id}?project=local-project"
+    assert make_hook().console_url(job_id) == url  # a fresh hook finds the same page
+    with urllib.request.urlopen(url, timeout=10) as page:
+        assert page.status == 200 and job_id in page.read().decode()
+
+
+def test_vertex_console_url_uses_the_jobs_own_location(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Google Cloud the page is in the location of the job's resource name, not the connection's region."""
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps({"conn_type": "trainjobs", "extra": {
+        "project": "my-project", "backend": "vertex", "region": "us-central1"}}))
+    hook = make_hook()
+    assert hook.settings.region == "us-central1"
+    for kind in ("customJobs", "hyperparameterTuningJobs"):
+        job = {"jobId": "census_1", "vertexName": f"projects/123/locations/europe-west4/{kind}/987"}
+        assert hook.console_url("census_1", job) == (
+            "https://console.cloud.google.com/vertex-ai/locations/europe-west4/training/987/cpu?project=my-project")
 
 
 def test_different_spec_conflicts(backend: str, staged_trainer: str) -> None:
