@@ -71,14 +71,20 @@ class TrainingJobHook(TrainJobsBaseHook):
 
     # -- clients -----------------------------------------------------------------------------------
 
-    def _client(self, api: str) -> Any:
-        """This thread's discovery client for ``api`` ("training" or "logging"), built on first use."""
-        clients: dict[str, Any] = self._local.__dict__.setdefault("clients", {})
-        if api not in clients:
-            clients[api] = self._build_client(api)
-        return clients[api]
+    def _client(self, api: str, region: str | None = None) -> Any:
+        """This thread's discovery client for ``api`` ("training" or "logging"), built on first use.
 
-    def _build_client(self, api: str) -> Any:
+        On Vertex without an ``api_endpoint`` each region has its own endpoint, hence a client per region;
+        with one (the local service), all regions share it.
+        """
+        clients: dict[tuple[str, str | None], Any] = self._local.__dict__.setdefault("clients", {})
+        regional = api == "training" and self._vertex and not self.settings.api_endpoint
+        key = (api, (region or self._region()) if regional else None)
+        if key not in clients:
+            clients[key] = self._build_client(api, key[1])
+        return clients[key]
+
+    def _build_client(self, api: str, region: str | None = None) -> Any:
         import google_auth_httplib2
         import httplib2
         from googleapiclient.discovery import build
@@ -88,7 +94,7 @@ class TrainingJobHook(TrainJobsBaseHook):
             name, version, endpoint = "logging", "v2", settings.logging_endpoint
         elif settings.backend == "vertex":
             name, version = "aiplatform", "v1"
-            endpoint = settings.api_endpoint or f"https://{self._region()}-aiplatform.googleapis.com"
+            endpoint = settings.api_endpoint or f"https://{region or self._region()}-aiplatform.googleapis.com"
         else:
             name, version, endpoint = "ml", "v1", settings.api_endpoint
         http = google_auth_httplib2.AuthorizedHttp(self.get_credentials(), http=httplib2.Http(timeout=HTTP_TIMEOUT))
@@ -111,11 +117,12 @@ class TrainingJobHook(TrainJobsBaseHook):
         return region
 
     def _call(self, request: Callable[[Any], Any], *, what: str, api: str = "training",
-              retries: bool = True, policy: RetryPolicy | None = None) -> Any:
-        """Build the request on this thread's client and execute it, retrying transient failures."""
+              retries: bool = True, policy: RetryPolicy | None = None, region: str | None = None) -> Any:
+        """Build the request on this thread's client (``region``'s, on Vertex) and execute it, retrying
+        transient failures."""
 
         def once() -> Any:
-            return request(self._client(api)).execute(num_retries=0)
+            return request(self._client(api, region)).execute(num_retries=0)
 
         if retries:
             return call_with_retries(once, what=what, policy=policy or self.retry_policy)
@@ -192,10 +199,13 @@ class TrainingJobHook(TrainJobsBaseHook):
 
         try:
             if self._vertex:
-                existing = self._vertex_find(job_id)
+                from airflow_provider_trainjobs.spec.vertex import vertex_kind
+
+                region = self._job_region(job)
+                existing = self._vertex_find(job_id, region, (vertex_kind(job),))
                 if existing is not None:
                     return existing, False
-                self._vertex_create(job, executor_image_uri)
+                self._vertex_create(job, executor_image_uri, region)
             else:
                 self._call(create, what=f"creating job {job_id}")
             return None, False
@@ -217,6 +227,7 @@ class TrainingJobHook(TrainJobsBaseHook):
                 what=f"getting job {job_id}",
                 retries=retries,
                 policy=policy,
+                region=_vertex_location(name),
             )
             return _from_vertex(resource, kind)
         result: dict[str, Any] = self._call(
@@ -228,13 +239,21 @@ class TrainingJobHook(TrainJobsBaseHook):
         return result
 
     def list_jobs(self, filter: str | None = None, page_size: int = 100) -> list[dict[str, Any]]:  # noqa: A002
-        """Every job matching ``filter`` (the API's filter syntax, e.g. ``jobId:census*``), all pages read."""
+        """Every job matching ``filter``, all pages read.
+
+        ``filter`` is in the ``ml`` v1 syntax on both backends (``jobId:census* AND state:FAILED``,
+        ``labels.team=ml``); on Vertex it is translated (hooks/vertex_filter.py) or refused with a
+        ``ValueError`` naming the term, before any call.
+        """
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100; got {page_size}")
         if self._vertex:
+            from airflow_provider_trainjobs.hooks.vertex_filter import to_vertex_filter
+
+            vertex_filter = to_vertex_filter(filter) if filter else None
             jobs: list[dict[str, Any]] = []
             for kind in ("customJobs", "hyperparameterTuningJobs"):
-                jobs.extend(_from_vertex(r, kind) for r in self._vertex_list(kind, filter, page_size))
+                jobs.extend(_from_vertex(r, kind) for r in self._vertex_list(kind, vertex_filter, page_size))
             return jobs
         jobs = []
         token: str | None = None
@@ -263,7 +282,7 @@ class TrainingJobHook(TrainJobsBaseHook):
                 name = self._vertex_name(job_id)
                 kind = _vertex_kind_of(name)
                 self._call(lambda c: getattr(c.projects().locations(), kind)().cancel(name=name, body={}),
-                           what=f"cancelling job {job_id}", policy=policy)
+                           what=f"cancelling job {job_id}", policy=policy, region=_vertex_location(name))
             else:
                 self._call(
                     lambda c: c.projects().jobs().cancel(name=f"projects/{self.project_id}/jobs/{job_id}",
@@ -433,27 +452,43 @@ class TrainingJobHook(TrainJobsBaseHook):
 
     # -- vertex ------------------------------------------------------------------------------------
 
-    def _vertex_parent(self) -> str:
-        return f"projects/{self.project_id}/locations/{self._region()}"
+    def _vertex_parent(self, region: str | None = None) -> str:
+        return f"projects/{self.project_id}/locations/{region or self._region()}"
 
-    def _vertex_list(self, kind: str, filter_: str | None, page_size: int) -> list[dict[str, Any]]:
+    def _job_region(self, job: dict[str, Any]) -> str:
+        """Where a Vertex job is created: its ``trainingInput.region``, else the hook's/connection's region.
+
+        A region given to the hook explicitly must agree with the body (the connection's default need not).
+        """
+        body_region = (job.get("trainingInput") or {}).get("region")
+        explicit = self._region_override
+        if body_region and explicit and body_region != explicit:
+            raise ValueError(
+                f"trainingInput.region is {body_region!r} but this hook was given region={explicit!r}: the job "
+                "would be created in one and looked for in the other; pass the same region, or none"
+            )
+        return str(body_region) if body_region else self._region()
+
+    def _vertex_list(self, kind: str, filter_: str | None, page_size: int,
+                     region: str | None = None) -> list[dict[str, Any]]:
         resources: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            params: dict[str, Any] = {"parent": self._vertex_parent(), "pageSize": page_size}
+            params: dict[str, Any] = {"parent": self._vertex_parent(region), "pageSize": page_size}
             if filter_:
                 params["filter"] = filter_
             if token:
                 params["pageToken"] = token
-            response = self._call(partial(_list_vertex, kind=kind, params=params), what=f"listing {kind}")
+            response = self._call(partial(_list_vertex, kind=kind, params=params), what=f"listing {kind}",
+                                  region=region)
             resources.extend(response.get(kind) or [])
             token = response.get("nextPageToken")
             if not token:
                 return resources
 
-    def _vertex_create(self, job: dict[str, Any], executor_image_uri: str | None) -> None:
-        """Create the CustomJob/HyperparameterTuningJob; a retried POST first looks for the job it may
-        have created already (Vertex assigns ids, so a lost response would otherwise create a twin).
+    def _vertex_create(self, job: dict[str, Any], executor_image_uri: str | None, region: str) -> None:
+        """Create the CustomJob/HyperparameterTuningJob in ``region``; a retried POST first looks for the job it
+        may have created already (Vertex assigns ids, so a lost response would otherwise create a twin).
         ``to_vertex_job`` puts the jobId in displayName and the ``trainjobs_job_id`` label."""
         from airflow_provider_trainjobs.spec.vertex import to_vertex_job, vertex_kind
 
@@ -464,25 +499,27 @@ class TrainingJobHook(TrainJobsBaseHook):
         def once() -> dict[str, Any]:
             nonlocal attempts
             attempts += 1
-            if attempts > 1 and self._vertex_find(job_id) is not None:
+            if attempts > 1 and self._vertex_find(job_id, region, (kind,)) is not None:
                 return {"name": self._vertex_names[job_id]}
-            collection = getattr(self._client("training").projects().locations(), kind)()
-            resource: dict[str, Any] = collection.create(parent=self._vertex_parent(), body=body).execute(
+            collection = getattr(self._client("training", region).projects().locations(), kind)()
+            resource: dict[str, Any] = collection.create(parent=self._vertex_parent(region), body=body).execute(
                 num_retries=0)
             return resource
 
         resource = call_with_retries(once, what=f"creating job {job_id}", policy=self.retry_policy)
         self._vertex_names[job_id] = resource["name"]
 
-    def _vertex_find(self, job_id: str) -> dict[str, Any] | None:
-        """The Vertex job created for ``job_id`` (found by its label and displayName), if any."""
+    def _vertex_find(self, job_id: str, region: str | None = None,
+                     kinds: tuple[str, ...] = ("customJobs", "hyperparameterTuningJobs")) -> dict[str, Any] | None:
+        """The Vertex job created for ``job_id`` in ``region`` (default: the hook's), found server-side by its
+        ``trainjobs_job_id`` label and displayName, among ``kinds``."""
         if "/" in job_id:
             return self._get_job(job_id, retries=True)
         from airflow_provider_trainjobs.spec.vertex import VERTEX_JOB_ID_LABEL, vertex_label_value
 
-        wanted = f'labels.{VERTEX_JOB_ID_LABEL}="{vertex_label_value(job_id)}"'
-        for kind in ("customJobs", "hyperparameterTuningJobs"):
-            for resource in self._vertex_list(kind, wanted, 100):
+        wanted = f'labels.{VERTEX_JOB_ID_LABEL}="{vertex_label_value(job_id)}" AND display_name="{job_id}"'
+        for kind in kinds:
+            for resource in self._vertex_list(kind, wanted, 100, region):
                 if resource.get("displayName") == job_id:
                     self._vertex_names[job_id] = resource["name"]
                     return _from_vertex(resource, kind)

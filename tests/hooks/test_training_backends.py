@@ -90,3 +90,26 @@ def test_create_whose_response_was_lost_makes_one_job(backend: str, staged_train
     job = hook.create_job(backend_job(backend, job_id, package, lines=0))
     assert lost and job["jobId"] == job_id
     assert [j["jobId"] for j in make_hook().list_jobs()].count(job_id) == 1
+
+
+@pytest.mark.parametrize("backend", ["vertex"], indirect=True)
+def test_vertex_jobs_live_in_their_training_input_region(backend: str, staged_trainer: str) -> None:
+    """The connection says us-central1; the job says europe-west4: it is created, found again on a retry and
+    read in europe-west4. A hook given a different region explicitly refuses before any call."""
+    job_id = unique("both_region")
+    body = backend_job(backend, job_id, staged_trainer, lines=0)
+    body["trainingInput"]["region"] = "europe-west4"
+    hook = make_hook()
+    assert hook.settings.region == "us-central1"
+    created = hook.create_job(body)
+    assert created["vertexName"].startswith("projects/local-project/locations/europe-west4/customJobs/")
+    again = make_hook().create_job(body)  # a task retry finds it in the job's own region
+    assert again["vertexName"] == created["vertexName"]
+    assert make_hook().list_jobs(filter=f"jobId:{job_id}*") == []  # nothing in the connection's region
+    in_region = TrainingJobHook(region="europe-west4", retry_delay=0.01)
+    assert [j["jobId"] for j in in_region.list_jobs(filter=f"jobId:{job_id}*")] == [job_id]
+    assert in_region.wait_for_job(job_id, poll_interval=0.1)["state"] == "SUCCEEDED"
+    assert "/locations/europe-west4/training/" not in hook.console_url(job_id, created)  # local page, by id
+    with pytest.raises(ValueError, match="trainingInput.region is 'europe-west4' but this hook was given "
+                                         "region='us-central1'"):
+        TrainingJobHook(region="us-central1").create_job({**body, "jobId": unique("both_region_bad")})
