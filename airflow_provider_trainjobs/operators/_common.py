@@ -1,4 +1,4 @@
-"""Small pieces the operators and the sensor share: run labels, trigger events, tuning progress lines.
+"""Small pieces the operators and the sensor share: run labels, trigger events, the best trial, clean strings.
 
 Pure functions on plain dicts, so they can be tested without Airflow running anything.
 """
@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow_provider_trainjobs.naming import sanitize_label_value
 
-__all__ = ["RUN_LABEL_KEYS", "best_trial_summary", "clean_str", "raise_for_event", "run_labels", "trial_progress"]
+__all__ = ["RUN_LABEL_KEYS", "best_trial_summary", "clean_str", "raise_for_event", "run_labels"]
 
 RUN_LABEL_KEYS = ("airflow_dag_id", "airflow_task_id", "airflow_run_id")
 
@@ -47,13 +47,6 @@ def raise_for_event(event: dict[str, Any] | None) -> dict[str, Any]:
     raise TrainingJobFailed(message, job=job or None)
 
 
-def _metric_tag(job: dict[str, Any]) -> str:
-    output = job.get("trainingOutput") or {}
-    spec = (job.get("trainingInput") or {}).get("hyperparameters") or {}
-    return str(output.get("hyperparameterMetricTag") or spec.get("hyperparameterMetricTag")
-               or "training/hptuning/metric")
-
-
 def best_trial_summary(job: dict[str, Any]) -> dict[str, Any] | None:
     """``{trialId, hyperparameters, finalMetric}`` of the job's best trial so far, or None (spec.best_trial)."""
     from airflow_provider_trainjobs.spec import best_trial
@@ -66,21 +59,3 @@ def best_trial_summary(job: dict[str, Any]) -> dict[str, Any] | None:
         "hyperparameters": dict(best.get("hyperparameters") or {}),
         "finalMetric": dict(best.get("finalMetric") or {}),
     }
-
-
-def trial_progress(job: dict[str, Any]) -> str | None:
-    """``"7/20 trials done, best accuracy=0.913 (trial 5)"`` for a tuning job; None for any other job."""
-    spec = (job.get("trainingInput") or {}).get("hyperparameters")
-    output = job.get("trainingOutput") or {}
-    if not spec and not output.get("isHyperparameterTuningJob"):
-        return None
-    trials = output.get("trials") or []
-    done = sum(1 for t in trials if t.get("state") in ("SUCCEEDED", "FAILED", "CANCELLED") or t.get("endTime"))
-    done = max(done, int(output.get("completedTrialCount") or 0))
-    total = int((spec or {}).get("maxTrials") or 1)
-    line = f"{done}/{total} trials done"
-    best = best_trial_summary(job)
-    if best and "objectiveValue" in best["finalMetric"]:
-        value = float(best["finalMetric"]["objectiveValue"])
-        line += f", best {_metric_tag(job)}={value:.4g} (trial {best['trialId']})"
-    return line

@@ -22,7 +22,6 @@ from airflow_provider_trainjobs.operators._common import (
     clean_str,
     raise_for_event,
     run_labels,
-    trial_progress,
 )
 from airflow_provider_trainjobs.operators.links import TrainingJobLink
 
@@ -151,7 +150,6 @@ class SubmitTrainingJobOperator(BaseOperator):
         self._job_region: str | None = None  # the built body's trainingInput.region (the hook's region)
         self._submitted_job_id: str | None = None
         self._create_in_flight = False
-        self._last_progress: str | None = None
 
     # -- building the job -------------------------------------------------------------------------------
 
@@ -378,27 +376,17 @@ class SubmitTrainingJobOperator(BaseOperator):
             poll_interval=self.poll_interval,
             grace=self.deadline_grace,
             cancel_on_deadline=True,
-            on_progress=self._on_progress,
         )
         return self.on_job_done(context, final)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: return the SUCCEEDED job or fail with the job's error message."""
-        if event:
-            self._on_progress(event.get("job") or {})
         job = raise_for_event(event)
         return self.on_job_done(context, job)
 
     def on_job_done(self, context: Context, job: dict[str, Any]) -> dict[str, Any]:
         """Called with the SUCCEEDED job in both modes; the return value becomes the task's XCom."""
         return job
-
-    def _on_progress(self, job: dict[str, Any]) -> None:
-        """Log a tuning job's trial progress each time it changes."""
-        line = trial_progress(job) if job else None
-        if line and line != self._last_progress:
-            self._last_progress = line
-            self.log.info("%s: %s", job.get("jobId", "job"), line)
 
     def on_kill(self) -> None:
         """Cancel the job when the task is killed in the worker (``cancel_on_kill``), even mid-create.

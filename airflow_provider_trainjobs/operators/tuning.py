@@ -1,7 +1,8 @@
 """Hyperparameter tuning as an Airflow task: a submit whose job carries a HyperparameterSpec.
 
 The best trial goes to XCom ``best_trial`` so a downstream task can template the winning values into its
-``user_args``; trial progress is logged while the job runs.
+``user_args``; trial progress is logged while the job runs by the shared wait loop (hooks/wait_loop.py), in
+the worker or, deferred, in the triggerer.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ class HyperparameterTuningJobOperator(SubmitTrainingJobOperator):
         return body
 
     def on_job_done(self, context: Context, job: dict[str, Any]) -> dict[str, Any]:
-        self._on_progress(job)  # the final trial count and best value, unless just logged
         best = best_trial_summary(job)
         if best is None:
             self.log.warning("tuning job %s finished without a trial that reported a metric", job.get("jobId"))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from airflow.sdk import DAG
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from google.cloud import storage
 from support import TRAINER_MODULE, TRAINER_PACKAGE, make_context, render_and_execute, runtime_for
 
@@ -53,10 +54,42 @@ def test_tuning_pushes_the_best_trial_and_logs_progress(
     assert float(best["finalMetric"]["objectiveValue"]) == pytest.approx(1.0)
     task_log = capsys.readouterr().out
     assert f"3/3 trials done, best accuracy=1 (trial {best['trialId']})" in task_log
+    assert task_log.count("3/3 trials done") == 1  # one code path logs progress: the wait loop
 
     # a downstream task templates the best value into its user_args
     final.render_template_fields(make_context(final, store=store))
     assert final.user_args == [f"--x={best['hyperparameters']['x']}"]
+
+
+def test_deferred_tuning_logs_progress_while_the_trigger_waits(
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, backend: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from support.tuning import assert_progress_logged
+
+    bucket = new_bucket()
+    with DAG(unique_dag_id, schedule=None):
+        tune = HyperparameterTuningJobOperator(
+            task_id="tune", package_path=str(TRAINER_PACKAGE), module_name=TRAINER_MODULE,
+            staging_bucket=f"gs://{bucket.name}", hyperparameters=GRID, poll_interval=0.2, deferrable=True,
+            **runtime_for(backend),
+        )
+    context = make_context(tune)
+    with pytest.raises(TaskDeferred) as deferred:
+        render_and_execute(tune, context)
+    job_id = context["ti"].pushed["job_id"]
+    capsys.readouterr()
+
+    async def first_event() -> Any:
+        return await anext(aiter(deferred.value.trigger.run()))
+
+    event = asyncio.run(first_event())
+    # every progress line, up to the final "3/3 trials done, best ...", was logged by the trigger while waiting
+    assert_progress_logged(capsys.readouterr().out, job_id)
+    job = tune.execute_complete(context, event=event.payload)
+    assert f"Job {job_id}: " not in capsys.readouterr().out  # and none again by the operator afterwards
+    assert job["state"] == "SUCCEEDED"
+    assert float(context["ti"].pushed["best_trial"]["hyperparameters"]["x"]) == 0.3
 
 
 def test_a_tuning_job_needs_hyperparameters(unique_dag_id: str, local_conn: Any) -> None:
