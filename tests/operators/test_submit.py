@@ -61,7 +61,9 @@ def test_submit_packages_stages_and_returns_the_succeeded_job(
     json.dumps(job)  # the XCom return value must be JSON-serialisable
     ti = context["ti"]
     assert ti.pushed["job_id"] == expected_id
-    assert ti.pushed[TrainingJobLink().xcom_key] == f"{local_service.api_endpoint}/console/jobs/{expected_id}"
+    page_id = job["vertexName"].rsplit("/", 1)[-1] if backend == "vertex" else expected_id
+    assert ti.pushed[TrainingJobLink().xcom_key] == (
+        f"{local_service.api_endpoint}/console/jobs/{page_id}?project=local-project")
     assert job["labels"]["team"] == "ml"
     assert job["labels"]["airflow_dag_id"] == unique_dag_id
     assert job["labels"]["airflow_task_id"] == "train"

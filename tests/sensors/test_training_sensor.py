@@ -38,7 +38,9 @@ def test_sensor_waits_for_a_job_submitted_elsewhere(local_service: Any, backend:
     ctx = context()
     job = task.execute(ctx)
     assert job["jobId"] == job_id and job["state"] == "SUCCEEDED"
-    assert ctx["ti"].pushed[TrainingJobLink().xcom_key] == f"{local_service.api_endpoint}/console/jobs/{job_id}"
+    page_id = job["vertexName"].rsplit("/", 1)[-1] if backend == "vertex" else job_id
+    assert ctx["ti"].pushed[TrainingJobLink().xcom_key] == (
+        f"{local_service.api_endpoint}/console/jobs/{page_id}?project=local-project")
     assert task.timeout == 3600 + 600 + 30  # timeout left unset: derived from the job's scheduling
 
 
