@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from typing import Any
 
 import pytest
 from support import TRAINER_MODULE, backend_job, lose_first_create_response, unique
@@ -113,3 +114,18 @@ def test_vertex_jobs_live_in_their_training_input_region(backend: str, staged_tr
     with pytest.raises(ValueError, match="trainingInput.region is 'europe-west4' but this hook was given "
                                          "region='us-central1'"):
         TrainingJobHook(region="us-central1").create_job({**body, "jobId": unique("both_region_bad")})
+
+
+def test_the_connections_executor_image_is_the_default(local_service: Any, staged_trainer: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job without runtimeVersion has no derivable Vertex container; the connection's executor_image_uri
+    extra supplies it when create_job gets none."""
+    image = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
+    extras = {**local_service.conn_extras("vertex"), "executor_image_uri": image}
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps({"conn_type": "trainjobs", "extra": extras}))
+    job_id = unique("both_image")
+    created = make_hook().create_job(backend_job("ai-platform", job_id, staged_trainer, lines=0))
+    with urllib.request.urlopen(f"{local_service.api_endpoint}/v1/{created['vertexName']}", timeout=10) as resp:
+        resource = json.loads(resp.read())
+    pools = resource["jobSpec"]["workerPoolSpecs"]
+    assert pools[0]["pythonPackageSpec"]["executorImageUri"] == image
