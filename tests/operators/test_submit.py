@@ -217,3 +217,17 @@ def test_trainer_logs_reach_the_task_log(
     assert "[master-replica-0] tiny trainer started with x=0.25" in task_log
     assert "[master-replica-0] tiny trainer done: accuracy=0.9975" in task_log
     assert task_log.count("tiny trainer started with x=0.25") == 1  # each line once
+
+
+def test_whitespace_around_templated_ids_and_destinations_is_ignored(
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_conn: Any
+) -> None:
+    bucket = new_bucket()
+    op = submit_op(unique_dag_id, bucket_param=bucket.name, staging_bucket=" gs://{{ params.bucket }}\n",
+                   job_dir=" gs://{{ params.bucket }}/out ", job_id=f" {unique_dag_id}_{{{{ ds_nodash }}}} ",
+                   wait_for_completion=False)
+    job = render_and_execute(op, make_context(op))
+    assert job["jobId"] == f"{unique_dag_id}_20250201"
+    assert job["trainingInput"]["jobDir"] == f"gs://{bucket.name}/out"
+    (uri,) = job["trainingInput"]["packageUris"]
+    assert uri.startswith(f"gs://{bucket.name}/{unique_dag_id}_20250201/")
