@@ -1,9 +1,11 @@
 """The replica processes of one run (a job, or one trial of a tuning job) and the environment they see.
 
 Each replica is ``python -m <pythonModule> <args> --job-dir <jobDir>`` (or ``docker run`` for a custom
-container) in its own session, so cancelling kills the whole process tree. Output lines become log
-entries: stdout is INFO; stderr is ERROR unless the line starts with a Python logging level name
-(``INFO``, ``WARNING``, ``DEBUG``, ``CRITICAL``), which then gives the severity.
+container) in its own session; stopping it signals that process group and every descendant found under
+/proc (so a child that called setsid() is stopped too). Output lines become log entries: stdout is INFO;
+stderr is ERROR unless the line starts with a Python logging level name (``INFO``, ``WARNING``,
+``DEBUG``, ``CRITICAL``), which then gives the severity. A line longer than 256 KB (Cloud Logging's
+entry limit) is cut there and marked.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _CONTAINER_ENV = ("TF_CONFIG", "CLUSTER_SPEC", "CLOUD_ML_JOB_ID", "CLOUD_ML_PROJECT_ID", "CLOUD_ML_TRIAL_ID",
                   "CLOUD_ML_HP_METRIC_FILE", "STORAGE_EMULATOR_HOST")
 VERTEX_ENV = ("AIP_MODEL_DIR", "AIP_CHECKPOINT_DIR", "AIP_TENSORBOARD_LOG_DIR", "TRAINJOBS_GCS_ROOT")
+KILL_GRACE = 1.0  # seconds between SIGTERM and SIGKILL when a run is stopped
+MAX_LINE_BYTES = 256 * 1024
+TRUNCATED = " [truncated: the line was longer than 256 KB]"
 _docker_answer: tuple[bool, str] | None = None
 
 
@@ -88,12 +93,19 @@ def plan_replicas(training: dict[str, Any], max_replicas: int) -> tuple[list[Rep
     note = None
     budget = max(1, max_replicas)
     if asked > budget:
+        # One parameter server and one evaluator first (when asked for and room is left), then workers,
+        # then more parameter servers and evaluators.
         room = budget - 1
+        ps_kept = min(ps, 1, room)
+        room -= ps_kept
+        evaluators_kept = min(evaluators, 1, room)
+        room -= evaluators_kept
         workers_kept = min(workers, room)
         room -= workers_kept
-        ps_kept = min(ps, room)
-        room -= ps_kept
-        evaluators_kept = min(evaluators, room)
+        more_ps = min(ps - ps_kept, room)
+        ps_kept += more_ps
+        room -= more_ps
+        evaluators_kept += min(evaluators - evaluators_kept, room)
         note = (
             f"The job asks for {asked} replicas ({workers} workers, {ps} parameter servers, {evaluators} evaluators);"
             f" this service runs at most {budget} (--max-replicas): starting {workers_kept} workers,"
@@ -254,14 +266,21 @@ class Cluster:
         image = pool.get("imageUri")
         if not image:
             return [sys.executable, "-m", str(pool["pythonModule"]), *args]
+        names = (*_CONTAINER_ENV, *VERTEX_ENV, *pool.get("env", {}))
+        return self._docker_run(plan, env, str(image), names, [str(c) for c in pool.get("command") or []], args)
+
+    def _docker_run(self, plan: ReplicaPlan, env: dict[str, str], image: str, names: tuple[str, ...],
+                    entrypoint: list[str], args: list[str]) -> list[str]:
+        """``docker run`` of one replica: host network, the named variables of ``env`` passed through."""
         command = ["docker", "run", "--rm", "--network", "host", "--name", self._container_name(plan)]
-        for key in (*_CONTAINER_ENV, *VERTEX_ENV, *pool.get("env", {})):
+        for key in dict.fromkeys(names):
             if key in env:
                 command += ["-e", key]
-        entry = list(pool.get("command") or [])
-        if entry:
-            return [*command, "--entrypoint", entry[0], image, *entry[1:], *args]
-        return [*command, image, *args]
+        if entrypoint:
+            command += ["--entrypoint", entrypoint[0], image, *entrypoint[1:]]
+        else:
+            command.append(image)
+        return command + args
 
     def _container_name(self, plan: ReplicaPlan) -> str:
         return f"trainjobs-{self.ctx.job_id}-{self.ctx.trial_id or 0}-{plan.task_name}"
@@ -285,23 +304,24 @@ class Cluster:
         config = training.get(config_key) or training.get("masterConfig") or {}
         image = config.get("imageUri")
         if image:
-            command = ["docker", "run", "--rm", "--network", "host",
-                       "--name", f"trainjobs-{self.ctx.job_id}-{self.ctx.trial_id or 0}-{plan.task_name}"]
-            for key in _CONTAINER_ENV:
-                if key in env:
-                    command += ["-e", key]
-            entry = [str(c) for c in config.get("containerCommand") or []]
-            if entry:
-                command += ["--entrypoint", entry[0], image, *entry[1:]]
-            else:
-                command.append(image)
-            return command + [str(a) for a in config.get("containerArgs") or []] + args
+            return self._docker_run(plan, env, str(image), _CONTAINER_ENV,
+                                    [str(c) for c in config.get("containerCommand") or []],
+                                    [str(a) for a in config.get("containerArgs") or []] + args)
         return [sys.executable, "-m", str(training["pythonModule"]), *args]
 
     def _pump(self, replica: Replica, stream: IO[bytes], is_err: bool) -> None:
         task, trial = replica.plan.task_name, self.ctx.trial_id
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        skipping = False  # inside the rest of a line already cut at MAX_LINE_BYTES
+        for raw in iter(lambda: stream.readline(MAX_LINE_BYTES + 1), b""):
+            if skipping:
+                skipping = not raw.endswith(b"\n")
+                continue
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                skipping = True
+                raw = raw[: MAX_LINE_BYTES - len(TRUNCATED.encode())]
+                line = raw.decode("utf-8", "ignore") + TRUNCATED
+            else:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if not line:
                 continue
             severity = "INFO"
@@ -379,10 +399,13 @@ class Cluster:
             message += " Last lines of stderr:\n" + "\n".join(replica.stderr_tail)
         return message
 
-    def kill(self, grace: float = 2.0) -> None:
-        """Terminate every replica's process group (SIGTERM, then SIGKILL after ``grace`` seconds)."""
+    def kill(self, grace: float = KILL_GRACE) -> None:
+        """Terminate every replica's process group and descendants (SIGTERM, then SIGKILL after ``grace`` s)."""
         alive = []
+        strays: list[int] = []
         for replica in self.replicas:
+            if replica.proc.poll() is None:
+                strays += descendants(replica.proc.pid)
             try:
                 os.killpg(replica.proc.pid, signal.SIGTERM)
                 alive.append(replica)
@@ -394,6 +417,7 @@ class Cluster:
                     capture_output=True,
                     check=False,
                 )
+        _signal_all(strays, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for replica in alive:
             try:
@@ -405,5 +429,41 @@ class Cluster:
             except (ProcessLookupError, PermissionError):
                 pass
             replica.proc.wait()
+        _signal_all(strays, signal.SIGKILL)
         if not self.ended_at:
             self.ended_at = time.time()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``, from /proc (Linux; empty elsewhere). Found through parent links, so
+    it includes children that left the process group with setsid(), but not ones already orphaned."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass

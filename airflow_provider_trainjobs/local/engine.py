@@ -20,10 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_trainjobs.local.cluster import Cluster, RunContext, docker_available, plan_job
+from airflow_provider_trainjobs.local.cluster import (
+    KILL_GRACE,
+    Cluster,
+    RunContext,
+    docker_available,
+    plan_job,
+)
 from airflow_provider_trainjobs.local.gcs_view import GcsView
 from airflow_provider_trainjobs.local.packages import PackageCache, PackageError
-from airflow_provider_trainjobs.local.store import Store, rfc3339
+from airflow_provider_trainjobs.local.store import Store, parse_rfc3339, rfc3339
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 ACTIVE = ("PREPARING", "RUNNING", "CANCELLING")
@@ -106,7 +112,6 @@ class Engine:
         self._runs: dict[tuple[str, str], Run] = {}
         self._stopping = False
         self._scheduler: threading.Thread | None = None
-        self.tuning_runner: Callable[[Engine, Run, dict[str, Any], list[Path]], tuple[str, str]] | None = None
 
     # ----------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -117,29 +122,40 @@ class Engine:
                 self._queue.append((project, job["jobId"]))
             elif state in ACTIVE:
                 self._kill_leftovers(project, job["jobId"])
-                final = "CANCELLED" if state == "CANCELLING" else "FAILED"
-                message = (
-                    f"The local service stopped while this job was {state}; running jobs are not resumed after"
-                    " a restart. Submit it again under a new jobId."
-                )
-                if state == "CANCELLING":
-                    message = job.get("errorMessage") or "Job cancelled by the user."
-                self._finish(project, job["jobId"], final, message)
+                self._settle_stopped(project, job)
         self._scheduler = threading.Thread(target=self._schedule_loop, name="scheduler", daemon=True)
         self._scheduler.start()
 
     def stop(self) -> None:
-        """Stop scheduling and kill every trainer; job states are settled by the next start()."""
+        """Stop scheduling, kill every trainer and settle the jobs it was preparing or running (as a restart
+        would: FAILED, or CANCELLED when CANCELLING); QUEUED jobs stay queued for the next start."""
         with self._lock:
             self._stopping = True
             runs = list(self._runs.values())
+            for run in runs:
+                run.cancel.set()
             self._wake.notify_all()
         for run in runs:
             for cluster in list(run.clusters):
-                cluster.kill(grace=1.0)
+                cluster.kill(grace=KILL_GRACE)
         for run in runs:
             if run.thread is not None:
                 run.thread.join(timeout=5)
+        with self._lock:
+            for run in runs:
+                job = self.store.get_job(run.project, run.job_id)
+                if job is not None and job.get("state") in ACTIVE:
+                    self._settle_stopped(run.project, job)
+
+    def _settle_stopped(self, project: str, job: dict[str, Any]) -> None:
+        """Finish a job whose run the service stopped (or lost in a crash)."""
+        state = job["state"]
+        if state == "CANCELLING":
+            self._finish(project, job["jobId"], "CANCELLED", job.get("errorMessage") or "Job cancelled by the user.")
+            return
+        self._finish(project, job["jobId"], "FAILED",
+                     f"The local service stopped while this job was {state}; running jobs are not resumed after"
+                     " a restart. Submit it again under a new jobId.")
 
     def _kill_leftovers(self, project: str, job_id: str) -> None:
         """Kill trainer process groups a crashed service left behind (only if they are still this job's)."""
@@ -289,22 +305,16 @@ class Engine:
 
     def _schedule_once(self) -> None:
         now = time.time()
-        from airflow_provider_trainjobs.local.store import parse_rfc3339
-
         changed = False
         for project, job_id in list(self._queue):
             job = self.store.get_job(project, job_id)
             if job is None:
                 self._queue.remove((project, job_id))
                 continue
-            limit = self._wait_limit(job)
-            if limit is not None and now - parse_rfc3339(job["createTime"]) > limit * self.deadline_scale:
+            message = self._wait_exceeded(job, now, "QUEUED")
+            if message:
                 self._queue.remove((project, job_id))
-                self._finish(
-                    project, job_id, "CANCELLED",
-                    f"Job exceeded scheduling.maxWaitTime ({job['trainingInput']['scheduling']['maxWaitTime']})"
-                    " while QUEUED; it was cancelled by the service.",
-                )
+                self._finish(project, job_id, "CANCELLED", message)
                 changed = True
         while self._queue and len(self._runs) < self.max_concurrent_jobs:
             project, job_id = self._queue.pop(0)
@@ -317,10 +327,6 @@ class Engine:
             changed = True
         if changed:
             self._update_positions()
-
-    def active_slots(self) -> int:
-        """How many jobs the service runs at once (trials of a tuning job share one job's slot)."""
-        return self.max_concurrent_jobs
 
     # ----------------------------------------------------------------------------- running
     def _run_job(self, run: Run) -> None:
@@ -338,7 +344,7 @@ class Engine:
             state, message = "FAILED", f"The local service failed to run the job: {type(err).__name__}: {err}"
         finally:
             for cluster in run.clusters:
-                cluster.kill(grace=1.0)
+                cluster.kill(grace=KILL_GRACE)
             if run.gcs is not None and not self._stopping:
                 try:
                     run.gcs.push()
@@ -346,14 +352,12 @@ class Engine:
                     self.log(project, job_id, "WARNING", f"Uploading the /gcs view back to Cloud Storage failed: {err}")
             with self._lock:
                 self._runs.pop((project, job_id), None)
-                if not self._stopping:
+                if not self._stopping or state == "SUCCEEDED":  # else stop() settles it
                     self._finish(project, job_id, state, message or None)
                 self._wake.notify_all()
 
     def check(self, run: Run, job: dict[str, Any]) -> None:
         """Raise Cancelled / Deadline when the run must stop now."""
-        from airflow_provider_trainjobs.local.store import parse_rfc3339
-
         if run.cancel.is_set() or self._stopping:
             raise Cancelled()
         now = time.time()
@@ -364,12 +368,17 @@ class Engine:
                 field = "scheduling.timeout" if job.get("vertex") else "scheduling.maxRunningTime"
                 raise Deadline(f"Job exceeded {field} ({shown}) while RUNNING; it was cancelled by the service.")
         else:
-            limit_wait = self._wait_limit(job)
-            if limit_wait is not None and now - parse_rfc3339(job["createTime"]) > limit_wait * self.deadline_scale:
-                raise Deadline(
-                    f"Job exceeded scheduling.maxWaitTime ({job['trainingInput']['scheduling']['maxWaitTime']})"
-                    " while PREPARING; it was cancelled by the service."
-                )
+            message = self._wait_exceeded(job, now, "PREPARING")
+            if message:
+                raise Deadline(message)
+
+    def _wait_exceeded(self, job: dict[str, Any], now: float, state: str) -> str | None:
+        """The errorMessage of a job waiting (QUEUED/PREPARING) past scheduling.maxWaitTime, else None."""
+        limit = self._wait_limit(job)
+        if limit is None or now - parse_rfc3339(job["createTime"]) <= limit * self.deadline_scale:
+            return None
+        shown = job["trainingInput"]["scheduling"]["maxWaitTime"]
+        return f"Job exceeded scheduling.maxWaitTime ({shown}) while {state}; it was cancelled by the service."
 
     def _gcs_view(self, project: str, job_id: str, vertex: dict[str, Any]) -> GcsView | None:
         """The job's /gcs view: the buckets it names, mirrored under its work dir (None when it names none)."""
@@ -411,7 +420,8 @@ class Engine:
                 )
         if uris:
             python_path = self.packages.install(
-                project, uris, workdir / "packages", lambda line: self.log(project, job_id, "INFO", line),
+                project, uris, workdir / "packages", lambda severity, line: self.log(project, job_id, severity, line),
+                interrupt=lambda: self.check(run, job),
             )
         for key in ("runtimeVersion", "pythonVersion"):
             if training.get(key) and not vertex:
@@ -427,19 +437,17 @@ class Engine:
             run.gcs = self._gcs_view(project, job_id, vertex)
             if run.gcs is not None:
                 run.gcs.pull()
-        job = self._get(project, job_id)
-        self.check(run, job)
-        if job["state"] == "CANCELLING":
-            raise Cancelled()
-        job = self._set(project, job_id, state="RUNNING", startTime=rfc3339(time.time()))
+        with self._lock:  # one step with cancel(): a CANCELLING job never goes back to RUNNING
+            job = self._get(project, job_id)
+            self.check(run, job)
+            if job["state"] == "CANCELLING":
+                raise Cancelled()
+            job = self._set(project, job_id, state="RUNNING", startTime=rfc3339(time.time()))
         self.log(project, job_id, "INFO", "Job is running.")
         if training.get("hyperparameters"):
-            runner = self.tuning_runner
-            if runner is None:
-                from airflow_provider_trainjobs.local.trials import run_tuning
+            from airflow_provider_trainjobs.local.trials import run_tuning
 
-                runner = run_tuning
-            return runner(self, run, job, python_path)
+            return run_tuning(self, run, job, python_path)
         plans, note = plan_job(job, self.max_replicas)
         if note:
             self.log(project, job_id, "WARNING", note)

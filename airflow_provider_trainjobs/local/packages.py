@@ -2,13 +2,17 @@
 
 Installed trees live in ``<data-dir>/cache/packages/<sha256>/`` and are put on the trainer's PYTHONPATH;
 the trainer runs with the service's own interpreter, so dependencies already installed there need no
-network. A second job whose package has the same bytes skips the install entirely.
+network. A second job whose package has the same bytes skips the install entirely. Dependencies
+(``install_requires``) are not installed: the ones missing from the service's environment are reported.
+A build runs in its own session and is killed when ``interrupt`` raises (cancel, maxWaitTime).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -16,6 +20,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Callable
+from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -62,37 +67,80 @@ def _unpack_wheel(wheel: Path, target: Path) -> None:
                     shutil.move(str(item), str(target / item.name))
 
 
-def _install(archive: Path, target: Path) -> None:
-    """Install one sdist or wheel into ``target`` (a wheel is unpacked; an sdist is built to one first)."""
+def _build(src: Path, out: Path, name: str, interrupt: Callable[[], None]) -> str:
+    """Build ``src`` to a wheel in ``out``; returns the wheel's file name. Killed (whole session) when
+    ``interrupt`` raises; the exception is re-raised."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _BUILD, str(out), _build_backend(src)],
+        cwd=src, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                interrupt()
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.communicate()
+        raise
+    if proc.returncode != 0:
+        tail = "\n".join((stderr or stdout).strip().splitlines()[-10:])
+        raise PackageError(f"packageUris: building {name} failed (exit {proc.returncode}):\n{tail}")
+    return stdout.strip().splitlines()[-1]
+
+
+def _install(archive: Path, target: Path, work: Path, interrupt: Callable[[], None]) -> None:
+    """Install one sdist or wheel into ``target`` (a wheel is unpacked; an sdist is built to one in ``work``)."""
     name = archive.name
-    with tempfile.TemporaryDirectory(prefix="trainjobs-install-") as tmp:
-        work = Path(tmp)
-        if name.endswith(".whl"):
-            _unpack_wheel(archive, target)
-            return
-        if name.endswith((".tar.gz", ".tgz")):
-            with tarfile.open(archive) as tar:
-                tar.extractall(work / "src", filter="data")
-        elif name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                zf.extractall(work / "src")
-        else:
-            raise PackageError(f"packageUris: {name} is neither an sdist (.tar.gz/.zip) nor a wheel (.whl)")
-        roots = [p for p in (work / "src").iterdir() if p.is_dir()]
-        src = roots[0] if len(roots) == 1 and not (work / "src" / "setup.py").exists() else work / "src"
-        out = work / "dist"
-        out.mkdir()
-        proc = subprocess.run(
-            [sys.executable, "-c", _BUILD, str(out), _build_backend(src)],
-            cwd=src,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-10:])
-            raise PackageError(f"packageUris: building {name} failed (exit {proc.returncode}):\n{tail}")
-        wheel_name = proc.stdout.strip().splitlines()[-1]
-        _unpack_wheel(out / wheel_name, target)
+    if name.endswith(".whl"):
+        _unpack_wheel(archive, target)
+        return
+    if name.endswith((".tar.gz", ".tgz")):
+        with tarfile.open(archive) as tar:
+            tar.extractall(work / "src", filter="data")
+    elif name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(work / "src")
+    else:
+        raise PackageError(f"packageUris: {name} is neither an sdist (.tar.gz/.zip) nor a wheel (.whl)")
+    roots = [p for p in (work / "src").iterdir() if p.is_dir()]
+    src = roots[0] if len(roots) == 1 and not (work / "src" / "setup.py").exists() else work / "src"
+    out = work / "dist"
+    out.mkdir()
+    _unpack_wheel(out / _build(src, out, name, interrupt), target)
+
+
+def missing_requirements(target: Path) -> list[str]:
+    """The ``Requires-Dist`` entries of the packages installed in ``target`` that the service's own
+    environment does not satisfy (extras-only entries and non-matching markers are skipped)."""
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    missing: list[str] = []
+    for meta in sorted(target.glob("*.dist-info/METADATA")):
+        headers = HeaderParser().parsestr(meta.read_text(errors="replace"))
+        for text in headers.get_all("Requires-Dist") or []:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue
+            try:
+                version = metadata.version(req.name)
+            except metadata.PackageNotFoundError:
+                missing.append(str(req))
+                continue
+            if req.specifier and not req.specifier.contains(version, prereleases=True):
+                missing.append(f"{req} (found {version})")
+    return missing
 
 
 class PackageCache:
@@ -104,6 +152,9 @@ class PackageCache:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._client: Any = None
+        if root.is_dir():  # what an interrupted or killed install left behind
+            for leftover in [*root.glob(".*.partial"), *root.glob(".install-*")]:
+                shutil.rmtree(leftover, ignore_errors=True)
 
     def _storage(self, project: str) -> Any:
         if self._client is None:
@@ -121,8 +172,13 @@ class PackageCache:
         with self._guard:
             return self._locks.setdefault(sha, threading.Lock())
 
-    def install(self, project: str, uris: list[str], download_dir: Path, log: Callable[[str], None]) -> list[Path]:
-        """Download and install every URI; returns the directories to put on PYTHONPATH, in URI order."""
+    def install(self, project: str, uris: list[str], download_dir: Path, log: Callable[[str, str], None],
+                interrupt: Callable[[], None] = lambda: None) -> list[Path]:
+        """Download and install every URI; returns the directories to put on PYTHONPATH, in URI order.
+
+        ``log(severity, line)`` gets the progress lines and one WARNING naming dependencies the service's
+        environment lacks; ``interrupt`` is called while waiting and may raise to abandon the install.
+        """
         from google.api_core import exceptions as gexc
 
         download_dir.mkdir(parents=True, exist_ok=True)
@@ -139,22 +195,44 @@ class PackageCache:
                 raise PackageError(f"packageUris[{index}]: downloading {uri} failed: {err}") from None
             sha = hashlib.sha256(local.read_bytes()).hexdigest()
             target = self.root / sha
-            with self._lock(sha):
+            lock = self._lock(sha)
+            while not lock.acquire(timeout=0.05):  # another job installs the same bytes
+                interrupt()
+            try:
                 if target.is_dir():
-                    log(f"Package {Path(name).name} (sha256 {sha[:12]}) already installed; reusing it.")
+                    log("INFO", f"Package {Path(name).name} (sha256 {sha[:12]}) already installed; reusing it.")
                 else:
-                    log(f"Installing package {Path(name).name} (sha256 {sha[:12]}).")
-                    tmp = self.root / f".{sha}.partial"
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    tmp.mkdir(parents=True)
-                    try:
-                        _install(local, tmp)
-                    except PackageError:
-                        shutil.rmtree(tmp, ignore_errors=True)
-                        raise
-                    except Exception as err:  # noqa: BLE001
-                        shutil.rmtree(tmp, ignore_errors=True)
-                        raise PackageError(f"packageUris[{index}]: installing {uri} failed: {err}") from None
-                    tmp.rename(target)
+                    log("INFO", f"Installing package {Path(name).name} (sha256 {sha[:12]}).")
+                    self._install_new(local, target, index, uri, interrupt)
+            finally:
+                lock.release()
+            missing = missing_requirements(target)
+            if missing:
+                log("WARNING", f"Package {Path(name).name} requires {', '.join(missing)}, not installed where the"
+                               " local service runs; the service does not install dependencies (install them into"
+                               " its Python environment).")
             paths.append(target)
         return paths
+
+    def _install_new(self, local: Path, target: Path, index: int, uri: str, interrupt: Callable[[], None]) -> None:
+        interrupted: list[BaseException] = []
+
+        def guarded() -> None:
+            try:
+                interrupt()
+            except BaseException as err:
+                interrupted.append(err)
+                raise
+
+        tmp = self.root / f".{target.name}.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            with tempfile.TemporaryDirectory(prefix=".install-", dir=self.root) as work:
+                _install(local, tmp, Path(work), guarded)
+        except BaseException as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if interrupted or isinstance(err, PackageError) or not isinstance(err, Exception):
+                raise
+            raise PackageError(f"packageUris[{index}]: installing {uri} failed: {err}") from None
+        tmp.rename(target)

@@ -67,3 +67,23 @@ def test_dropped_connection_and_bad_settings(faulty: Any) -> None:
     with pytest.raises(urllib.error.HTTPError) as err:
         set_faults(faulty.api_endpoint, error_rate=2)
     assert err.value.code == 400 and "error_rate" in json.loads(err.value.read())["error"]["message"]
+
+
+def test_latency_delays_api_answers_but_not_healthz(faulty: Any) -> None:
+    host, port = faulty.api_endpoint.removeprefix("http://").split(":")
+    set_faults(faulty.api_endpoint, latency=5.0)
+    slow = http.client.HTTPConnection(host, int(port), timeout=0.5)  # 10x shorter than the latency
+    try:
+        with pytest.raises(TimeoutError):
+            slow.request("GET", "/v1/projects/local-project/jobs")
+            slow.getresponse()
+    finally:
+        slow.close()
+    quick = http.client.HTTPConnection(host, int(port), timeout=0.5)
+    try:
+        quick.request("GET", "/healthz")
+        assert quick.getresponse().status == 200
+    finally:
+        quick.close()
+    assert set_faults(faulty.api_endpoint, latency=0.0)["latency"] == 0.0
+    assert ml_client(faulty.api_endpoint).projects().jobs().list(parent="projects/local-project").execute() == {}

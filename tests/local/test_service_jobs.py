@@ -10,6 +10,7 @@ from support import (
     list_log_entries,
     logging_client,
     make_job,
+    make_sdist,
     ml_client,
     storage_client,
     unique,
@@ -101,3 +102,58 @@ def test_second_job_with_same_package_skips_install(local_service: Any, trainer_
         "resourceNames": [f"projects/{PROJECT}"],
         "filter": f'resource.type="ml_job" AND resource.labels.job_id="{ids[1]}"'}).execute()["entries"]
     assert any("already installed; reusing it" in e["jsonPayload"]["message"] for e in second)
+
+
+def _messages(service: Any, job_id: str) -> list[tuple[str, str, str]]:
+    """(severity, task_name, message) of every log entry of the job."""
+    entries = list_log_entries(logging_client(service.api_endpoint), job_id)
+    return [(e["severity"], e["labels"]["task_name"], e["jsonPayload"]["message"]) for e in entries]
+
+
+def test_missing_install_requires_are_named_in_one_warning(local_service: Any, tmp_path: Path) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    sdist = make_sdist(tmp_path, "needsdeps", "setup(name='needsdeps', version='0.1', packages=['needsdeps'],"
+                       " install_requires=['nosuchdist-trainjobs>=1.0', 'pytest', 'packaging>=999'])")
+    uri = upload(local_service.storage_endpoint, sdist)
+    job_id = unique("deps")
+    body = {"jobId": job_id, "trainingInput": {"scaleTier": "BASIC", "region": "us-central1", "packageUris": [uri],
+                                               "pythonModule": "needsdeps.task"}}
+    ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=body).execute()
+
+    assert wait_for(ml, PROJECT, job_id)["state"] == "SUCCEEDED"
+
+    warnings = [m for severity, _, m in _messages(local_service, job_id) if severity == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert "nosuchdist-trainjobs>=1.0" in warnings[0] and "packaging>=999" in warnings[0]
+    assert "pytest" not in warnings[0]  # installed where the service runs
+
+
+def test_runtime_and_python_versions_are_recorded_with_a_log_line(local_service: Any, trainer_sdist: Path) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
+    job_id = unique("runtime")
+    body = make_job(job_id, uri, ["--mode", "tiny"], runtimeVersion="2.11", pythonVersion="3.7")
+
+    job = ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=body).execute()
+    assert wait_for(ml, PROJECT, job_id)["state"] == "SUCCEEDED"
+
+    assert job["trainingInput"]["runtimeVersion"] == "2.11" and job["trainingInput"]["pythonVersion"] == "3.7"
+    lines = [m for _, task, m in _messages(local_service, job_id) if task == "service"]
+    assert any(m.startswith("runtimeVersion 2.11 recorded") and "own interpreter" in m for m in lines), lines
+    assert any(m.startswith("pythonVersion 3.7 recorded") and "own interpreter" in m for m in lines), lines
+
+
+def test_a_line_longer_than_cloud_loggings_limit_is_cut_and_marked(local_service: Any, trainer_sdist: Path) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
+    job_id = unique("longline")
+    ml.projects().jobs().create(parent=f"projects/{PROJECT}",
+                                body=make_job(job_id, uri, ["--mode", "longline"])).execute()
+    assert wait_for(ml, PROJECT, job_id)["state"] == "SUCCEEDED"
+
+    trainer = [m for _, task, m in _messages(local_service, job_id) if task == "master-replica-0"]
+    assert len(trainer) == 2, [m[:40] for m in trainer]
+    long_line, after = trainer
+    assert len(long_line.encode()) <= 256 * 1024 and long_line.startswith("xxxx")
+    assert long_line.endswith("[truncated: the line was longer than 256 KB]")
+    assert after == "after the long line"

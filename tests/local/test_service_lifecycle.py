@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 from support import (
     make_job,
+    make_sdist,
     ml_client,
     process_alive,
     processes_gone,
+    slow_build_prelude,
     unique,
     upload,
     wait_for,
@@ -18,6 +20,7 @@ from support import (
 )
 
 from airflow_provider_trainjobs.local.launcher import start_service
+from airflow_provider_trainjobs.local.store import Store
 
 PROJECT = "local-project"
 
@@ -40,6 +43,55 @@ def test_cancel_running_job_kills_whole_process_tree(local_service: Any, trainer
     job = wait_for(ml, PROJECT, job_id)
     assert job["state"] == "CANCELLED"
     assert processes_gone(pids), f"trainer processes {pids} survived the cancel"
+
+
+def test_cancel_kills_a_child_that_left_the_process_group(local_service: Any, trainer_sdist: Path,
+                                                          tmp_path: Path) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
+    job_id = unique("setsid")
+    pid_file = tmp_path / "pids.json"
+    ml.projects().jobs().create(
+        parent=f"projects/{PROJECT}", body=make_job(job_id, uri, ["--mode", "setsid", "--pid-file", str(pid_file)])
+    ).execute()
+    pids = wait_for_file(pid_file)
+    assert all(process_alive(p) for p in pids)
+
+    ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{job_id}", body={}).execute()
+
+    assert wait_for(ml, PROJECT, job_id)["state"] == "CANCELLED"
+    assert processes_gone(pids), f"the setsid() child of {pids} survived the cancel"
+
+
+def _slow_package(service: Any, tmp_path: Path) -> tuple[str, Path]:
+    """A package whose wheel build hangs (writing its pid first); returns (its gs:// URI, the pid file)."""
+    pid_file = tmp_path / "build-pid.json"
+    sdist = make_sdist(tmp_path, "slowbuild", "setup(name='slowbuild', version='0.1', packages=['slowbuild'])",
+                       prelude=slow_build_prelude(pid_file))
+    return upload(service.storage_endpoint, sdist), pid_file
+
+
+def test_cancel_during_a_hanging_package_build(local_service: Any, tmp_path: Path) -> None:
+    ml = ml_client(local_service.api_endpoint)
+    uri, pid_file = _slow_package(local_service, tmp_path)
+    job_id = unique("slowbuild")
+    body = {"jobId": job_id, "trainingInput": {"scaleTier": "BASIC", "region": "us-central1", "packageUris": [uri],
+                                               "pythonModule": "slowbuild.task"}}
+    ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=body).execute()
+    build = wait_for_file(pid_file)
+    assert ml.projects().jobs().get(name=f"projects/{PROJECT}/jobs/{job_id}").execute()["state"] == "PREPARING"
+
+    ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{job_id}", body={}).execute()
+
+    job = wait_for(ml, PROJECT, job_id)
+    assert job["state"] == "CANCELLED" and "startTime" not in job
+    assert processes_gone(build), f"the package build {build} survived the cancel"
+    store = Store(local_service.data_dir / "service.db")
+    try:
+        states = [state for state, _ in store.history(PROJECT, job_id)]
+    finally:
+        store.close()
+    assert states == ["QUEUED", "PREPARING", "CANCELLING", "CANCELLED"]
 
 
 def test_max_running_time_cancels_job(local_service: Any, trainer_sdist: Path, tmp_path: Path) -> None:
@@ -116,3 +168,20 @@ def test_cancel_queued_job_never_runs(one_slot_service: Any, trainer_sdist: Path
     job = _cancel_and_wait(ml, queued)
     assert job["state"] == "CANCELLED" and "startTime" not in job
     assert _cancel_and_wait(ml, blocker)["state"] == "CANCELLED"
+
+
+def test_max_wait_time_stops_a_hanging_package_build(one_slot_service: Any, tmp_path: Path) -> None:
+    ml = ml_client(one_slot_service.api_endpoint)
+    uri, pid_file = _slow_package(one_slot_service, tmp_path)
+    job_id = unique("slowwait")
+    body = {"jobId": job_id, "trainingInput": {"scaleTier": "BASIC", "region": "us-central1", "packageUris": [uri],
+                                               "pythonModule": "slowbuild.task",
+                                               "scheduling": {"maxWaitTime": "1800s"}}}
+    ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=body).execute()
+    build = wait_for_file(pid_file)
+
+    job = wait_for(ml, PROJECT, job_id)
+
+    assert job["state"] == "CANCELLED"
+    assert "maxWaitTime (1800s)" in job["errorMessage"] and "while PREPARING" in job["errorMessage"]
+    assert processes_gone(build), f"the package build {build} survived the deadline"

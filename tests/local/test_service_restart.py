@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -10,15 +11,18 @@ from pathlib import Path
 from support import (
     logging_client,
     make_job,
+    make_sdist,
     ml_client,
     processes_gone,
+    slow_build_prelude,
     unique,
     upload,
     wait_for,
     wait_for_file,
 )
 
-from airflow_provider_trainjobs.local.launcher import start_service
+from airflow_provider_trainjobs.local.launcher import serving, start_service
+from airflow_provider_trainjobs.local.store import Store
 
 PROJECT = "local-project"
 
@@ -73,3 +77,70 @@ def test_restart_after_crash_keeps_every_job(tmp_path: Path, trainer_sdist: Path
     finally:
         service.proc.terminate()
         service.proc.wait(timeout=30)
+
+
+def test_restart_settles_jobs_that_were_preparing_or_cancelling(tmp_path: Path, trainer_sdist: Path) -> None:
+    data_dir = tmp_path / "data"
+    build_pid_file, trainer_pid_file = tmp_path / "build.json", tmp_path / "trainer.json"
+    slow = make_sdist(tmp_path, "slowbuild", "setup(name='slowbuild', version='0.1', packages=['slowbuild'])",
+                      prelude=slow_build_prelude(build_pid_file))
+    service = start_service(data_dir, "--max-concurrent-jobs", "2")
+    build: list[int] = []
+    try:
+        ml = ml_client(service.api_endpoint)
+        preparing, cancelling = unique("preparing"), unique("cancelling")
+        ml.projects().jobs().create(parent=f"projects/{PROJECT}", body={"jobId": preparing, "trainingInput": {
+            "scaleTier": "BASIC", "region": "us-central1", "pythonModule": "slowbuild.task",
+            "packageUris": [upload(service.storage_endpoint, slow)]}}).execute()
+        build = wait_for_file(build_pid_file)
+        ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=make_job(
+            cancelling, upload(service.storage_endpoint, trainer_sdist),
+            ["--mode", "stubborn", "--pid-file", str(trainer_pid_file)])).execute()
+        trainer = wait_for_file(trainer_pid_file)
+        wait_for(ml, PROJECT, cancelling, lambda j: j["state"] == "RUNNING")
+        ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{cancelling}", body={}).execute()
+        states = {job_id: ml.projects().jobs().get(name=f"projects/{PROJECT}/jobs/{job_id}").execute()["state"]
+                  for job_id in (preparing, cancelling)}
+        assert states == {preparing: "PREPARING", cancelling: "CANCELLING"}  # the trainer ignores SIGTERM
+    finally:
+        service.proc.send_signal(signal.SIGKILL)
+        service.proc.wait()
+    try:
+        with serving(data_dir) as restarted:
+            ml = ml_client(restarted.api_endpoint)
+            job = ml.projects().jobs().get(name=f"projects/{PROJECT}/jobs/{preparing}").execute()
+            assert job["state"] == "FAILED" and "while this job was PREPARING" in job["errorMessage"]
+            job = ml.projects().jobs().get(name=f"projects/{PROJECT}/jobs/{cancelling}").execute()
+            assert job["state"] == "CANCELLED" and job["errorMessage"] == "Job cancelled by the user."
+            assert processes_gone(trainer), "the restarted service must kill the trainer a crash left behind"
+    finally:
+        for pid in build:  # a crash leaves the package build running; it is not the service's to find
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_a_graceful_stop_settles_running_jobs(tmp_path: Path, trainer_sdist: Path) -> None:
+    data_dir = tmp_path / "data"
+    pid_file = tmp_path / "pids.json"
+    with serving(data_dir) as service:
+        ml = ml_client(service.api_endpoint)
+        job_id = unique("stopped")
+        ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=make_job(
+            job_id, upload(service.storage_endpoint, trainer_sdist),
+            ["--mode", "sleep", "--pid-file", str(pid_file)])).execute()
+        pids = wait_for_file(pid_file)
+        wait_for(ml, PROJECT, job_id, lambda j: j["state"] == "RUNNING")
+    assert service.proc.returncode == 0  # stopped by SIGTERM, not killed
+
+    store = Store(data_dir / "service.db")
+    try:
+        job = store.get_job(PROJECT, job_id)
+        states = [state for state, _ in store.history(PROJECT, job_id)]
+    finally:
+        store.close()
+    assert job is not None and job["state"] == "FAILED"
+    assert "stopped while this job was RUNNING" in job["errorMessage"] and job["endTime"] >= job["startTime"]
+    assert states[-2:] == ["RUNNING", "FAILED"]
+    assert processes_gone(pids)

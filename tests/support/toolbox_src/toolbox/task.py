@@ -3,7 +3,8 @@
 ``tiny`` (the default, for the hook, trigger, operator and sensor tests): prints ``--lines`` numbered lines,
 sleeps ``--sleep`` seconds (default 0), then fails with ``--fail MESSAGE`` (exit 1) or ``--exit-code C`` (an
 error line on stderr first), or else reports the hypertune metric ``accuracy = 1 - (x - 0.3)**2`` and exits 0.
-The other modes serve the local service tests (their ``--sleep`` defaults to 60 and ``--exit-code`` to 3).
+The other modes serve the local service tests (their ``--sleep`` defaults to 60 and ``--exit-code`` to 3):
+succeed, fail, sleep, setsid, stubborn, workerfail, longline, tfconfig, vertexenv, hp.
 """
 
 import argparse
@@ -95,6 +96,37 @@ def main() -> int:
             os.replace(args.pid_file + ".tmp", args.pid_file)
         print("sleeping", flush=True)
         time.sleep(args.sleep)
+        return 0
+    if args.mode == "setsid":
+        # A child that leaves the trainer's session: killing the process group alone misses it.
+        child = subprocess.Popen([sys.executable, "-c", "import os, time; os.setsid(); time.sleep(120)"])
+        while os.getsid(child.pid) == os.getsid(0):
+            time.sleep(0.01)
+        with open(args.pid_file + ".tmp", "w") as fh:
+            json.dump([os.getpid(), child.pid], fh)
+        os.replace(args.pid_file + ".tmp", args.pid_file)
+        time.sleep(args.sleep)
+        return 0
+    if args.mode == "stubborn":
+        # Ignores SIGTERM, so a cancel stays CANCELLING until the SIGKILL.
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with open(args.pid_file + ".tmp", "w") as fh:
+            json.dump([os.getpid()], fh)
+        os.replace(args.pid_file + ".tmp", args.pid_file)
+        time.sleep(args.sleep)
+        return 0
+    if args.mode == "workerfail":
+        # Every replica but the workers sleeps; the workers fail.
+        if task.get("type") == "worker":
+            print("ValueError: worker failed on purpose", file=sys.stderr, flush=True)
+            return args.exit_code
+        time.sleep(args.sleep)
+        return 0
+    if args.mode == "longline":
+        print("x" * (300 * 1024) + " end of the long line", flush=True)
+        print("after the long line", flush=True)
         return 0
     if args.mode == "tfconfig":
         name = f"{task.get('type')}-{task.get('index')}"
