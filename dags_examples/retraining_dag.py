@@ -102,8 +102,11 @@ with DAG(
             "final_state": final_job["state"],
             "model_uri": f"{job_dir}/model/model.npz",
         }
-        metric = best_trial["finalMetric"].get("objectiveValue")
-        print(f"Best trial {best_trial['trialId']}: {best_trial['hyperparameters']} accuracy={metric}")
+        if best_trial:
+            metric = (best_trial.get("finalMetric") or {}).get("objectiveValue")
+            print(f"Best trial {best_trial['trialId']}: {best_trial['hyperparameters']} accuracy={metric}")
+        else:
+            print("No best trial: no tuning trial of this run reported a metric (see the tune task's log)")
         print(f"Final model ({final_job['jobId']}, {final_job['state']}): {summary['model_uri']}")
         return summary
 

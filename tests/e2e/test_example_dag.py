@@ -86,3 +86,26 @@ def test_example_dag_parses_without_heavy_imports() -> None:
     lines = dict(ln.split("=", 1) for ln in out.stdout.splitlines() if ln.startswith(("TASKS=", "HEAVY=")))
     assert lines["TASKS"] == "package,prepare_data,report,train_final,tune"
     assert lines["HEAVY"] == "", f"heavy modules imported while parsing the DAG: {lines['HEAVY']}"
+
+
+@pytest.mark.parametrize("best_trial", [None, {"trialId": "4", "hyperparameters": {"learning_rate": "0.1"},
+                                              "finalMetric": {"objectiveValue": 0.9}}])
+def test_report_handles_a_run_without_a_best_trial(best_trial: dict[str, Any] | None,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    from support import RecordingTI
+
+    spec = importlib.util.spec_from_file_location("retraining_dag", REPO / "dags_examples" / "retraining_dag.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ti = RecordingTI({("tune", "best_trial"): best_trial})
+    final_job = {"jobId": "final_1", "state": "SUCCEEDED", "trainingInput": {"jobDir": "gs://b/runs/1/final"}}
+
+    summary = module.dag.get_task("report").python_callable(final_job, ti=ti)
+
+    assert summary["best_trial"] == best_trial and summary["model_uri"] == "gs://b/runs/1/final/model/model.npz"
+    out = capsys.readouterr().out
+    assert ("No best trial" in out) == (best_trial is None)
+    assert "Final model (final_1, SUCCEEDED): gs://b/runs/1/final/model/model.npz" in out
