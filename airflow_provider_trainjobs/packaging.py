@@ -2,15 +2,17 @@
 
 ``setup.py`` is looked for in the parent of the package dir; without one a minimal ``setup.py`` holding only
 that package is generated; a ``pyproject.toml``-only parent is built with its own backend. The build runs in a
-subprocess on a temporary copy, so the user's tree is left exactly as found and a user's ``setup.py`` cannot
-touch the Airflow worker; the resulting tarball is re-packed deterministically so an unchanged tree always
+subprocess in a temporary build dir (the package dir and root files copied, other root dirs linked), so the
+user's tree is never written to and a user's ``setup.py`` cannot touch the Airflow worker; the resulting tarball is re-packed deterministically so an unchanged tree always
 gives the same bytes (and therefore the same content-addressed staging path).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import gzip
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -20,15 +22,21 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 __all__ = ["BuiltPackage", "PackageSource", "PackagingError", "build_training_package", "check_package_path"]
 
 # 1980-01-01: the earliest time zip-based tools accept; every member of the tarball gets it.
 REPRODUCIBLE_MTIME = 315532800
 BUILD_TIMEOUT_SECONDS = 600
 _OUTPUT_TAIL_LINES = 25
-# Never copied into the build dir: build leftovers and caches (they would leak into or skew the sdist).
-_IGNORED = (".git", ".hg", ".svn", "__pycache__", "*.pyc", "*.egg-info", "build", "dist", ".eggs",
-            ".venv", "venv", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache")
+# Left out of the build dir at the project root only: build leftovers, VCS dirs, virtualenvs and tool caches
+# (they would leak into or skew the sdist). Deeper down a dir of these names is the user's code (a
+# ``trainer/build`` subpackage) and is kept. ``build``/``dist`` holding an ``__init__.py`` are packages, kept.
+_ROOT_LEFTOVERS = (".git", ".hg", ".svn", "*.egg-info", "build", "dist", ".eggs", ".venv", "venv", ".tox",
+                   ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache")
+# Left out at every depth: bytecode caches (never source, and they change without the source changing).
+_CACHES = ("__pycache__", "*.pyc", "*.pyo")
 
 _GENERATED_SETUP = """\
 from setuptools import find_packages, setup
@@ -134,16 +142,83 @@ def build_training_package(package_path: str | os.PathLike[str], output_dir: str
         work = Path(tmp) / "src"
         dist = Path(tmp) / "dist"
         dist.mkdir()
-        if generated:
-            # Only the package goes into the copy, next to a generated setup.py (never written to the user's tree).
-            shutil.copytree(package_dir, work / package_dir.name, ignore=shutil.ignore_patterns(*_IGNORED))
-            (work / "setup.py").write_text(_GENERATED_SETUP.format(name=package_dir.name), encoding="utf-8")
-        else:
-            shutil.copytree(root, work, ignore=shutil.ignore_patterns(*_IGNORED))
+        try:
+            if generated:
+                # Only the package goes into the build dir, next to a generated setup.py (never written to the
+                # user's tree).
+                work.mkdir()
+                _copy_package(package_dir, work / package_dir.name)
+                (work / "setup.py").write_text(_GENERATED_SETUP.format(name=package_dir.name), encoding="utf-8")
+            else:
+                _mirror_project(root, package_dir, work)
+        except (OSError, shutil.Error) as err:
+            raise PackagingError(f"package_path {str(package_path)!r}: cannot prepare the build: {err}") from err
         raw = _run_build(work, dist, use_setup_py=(work / "setup.py").is_file(), package_path=str(package_path))
         target = out_dir / raw.name
         digest = _repack(raw, target)
     return BuiltPackage(path=target, sha256=digest, generated_setup=generated)
+
+
+def _mirror_project(root: Path, package_dir: Path, work: Path) -> None:
+    """Lay out the project in ``work`` for a build that cannot write to (or read beyond need from) ``root``.
+
+    The package dir and the root's files are copied (a ``setup.py`` that rewrites a file there rewrites the
+    copy); every other dir of the root is a symlink to the original, so big data or checkpoint dirs beside
+    ``setup.py`` cost nothing and are only read if the build asks for them. Build leftovers at the root are
+    left out; special files and dangling or looping links are skipped.
+    """
+    work.mkdir()
+    for entry in sorted(root.iterdir()):
+        if entry == package_dir:
+            _copy_package(package_dir, work / entry.name)
+        elif _is_root_leftover(entry) or any(fnmatch.fnmatch(entry.name, p) for p in _CACHES):
+            continue
+        elif entry.is_dir():
+            target = entry.resolve()
+            if target == root or target in root.parents:
+                log.warning("skipped %s: a link back to the project (a loop)", entry)
+            else:
+                (work / entry.name).symlink_to(target, target_is_directory=True)
+        elif entry.is_file():
+            shutil.copy2(entry, work / entry.name)
+        else:
+            log.warning("skipped %s: a dangling link or a special file", entry)
+
+
+def _is_root_leftover(entry: Path) -> bool:
+    if entry.name in ("build", "dist") and (entry / "__init__.py").is_file():
+        return False  # a top-level package that happens to be called build/dist
+    return any(fnmatch.fnmatch(entry.name, pattern) for pattern in _ROOT_LEFTOVERS)
+
+
+def _copy_package(package_dir: Path, target: Path) -> None:
+    """Copy the package dir following links (shared code linked in is packaged), minus caches and loops."""
+
+    def ignore(src: str, names: list[str]) -> set[str]:
+        # The real dirs on the way here (links followed): a link to one of them, or to a dir above one of
+        # them, would bring the copy back to this point forever.
+        chain, logical = set(package_dir.parents), Path(src)
+        while True:
+            chain.add(logical.resolve())
+            if logical == package_dir or logical == logical.parent:
+                break
+            logical = logical.parent
+        chain.update(*(c.parents for c in list(chain)))
+        skipped = set(shutil.ignore_patterns(*_CACHES)(src, names))
+        for name in names:
+            path = Path(src) / name
+            if name in skipped:
+                continue
+            if path.is_symlink() and path.is_dir():
+                if path.resolve() in chain:
+                    log.warning("skipped %s: a link back to one of its parent dirs (a loop)", path)
+                    skipped.add(name)
+            elif not path.is_dir() and not path.is_file():
+                log.warning("skipped %s: a dangling link or a special file", path)
+                skipped.add(name)
+        return skipped
+
+    shutil.copytree(package_dir, target, ignore=ignore, ignore_dangling_symlinks=True)
 
 
 def _run_build(work: Path, dist: Path, *, use_setup_py: bool, package_path: str) -> Path:

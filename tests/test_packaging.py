@@ -257,3 +257,100 @@ def test_failing_setup_py_is_one_error_with_the_tail_of_its_output(tmp_path: Pat
     assert "checking versions" in message
     assert list(out.iterdir()) == []
     assert snapshot(project) == before
+
+
+# --- what goes into the build dir ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_setup", [True, False], ids=["user-setup.py", "generated-setup.py"])
+def test_subpackages_named_like_build_leftovers_are_packaged(tmp_path: Path, with_setup: bool) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project, with_setup=with_setup)
+    for sub in ("build", "dist", "venv", ".eggs"):
+        (trainer / sub).mkdir()
+        (trainer / sub / "__init__.py").write_text(f"NAME = {sub!r}\n")
+    before = snapshot(project)
+
+    names = members(build_training_package(trainer).path)
+
+    for sub in ("build", "dist", "venv"):
+        assert any(n.endswith(f"/trainer/{sub}/__init__.py") for n in names), (sub, names)
+    assert snapshot(project) == before
+
+
+def test_top_level_package_called_build_is_kept_but_a_build_leftover_is_not(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project)
+    (project / "dist").mkdir()
+    (project / "dist" / "__init__.py").write_text("")  # a package that find_packages() picks up
+    (project / "build").mkdir()
+    (project / "build" / "lib").mkdir()
+    (project / "build" / "lib" / "stale.py").write_text("")
+
+    names = members(build_training_package(trainer).path)
+
+    assert "trainer-0.1/dist/__init__.py" in names
+    assert not any("stale" in n for n in names), names
+
+
+def test_dangling_links_anywhere_in_the_project_are_skipped(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project)
+    (project / "data").mkdir()
+    for where in (project, trainer, project / "data"):
+        (where / "gone.txt").symlink_to(tmp_path / "does-not-exist")
+    before = snapshot(project)
+
+    names = members(build_training_package(trainer).path)
+
+    assert "trainer-0.1/trainer/task.py" in names
+    assert not any("gone" in n for n in names), names
+    assert snapshot(project) == before
+
+
+def test_symlink_loops_are_skipped_and_linked_shared_code_is_packaged(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project)
+    shared = tmp_path / "shared"
+    (shared / "common").mkdir(parents=True)
+    (shared / "common" / "__init__.py").write_text("")
+    (shared / "common" / "back").symlink_to(trainer, target_is_directory=True)  # loops via an outside dir
+    (trainer / "common").symlink_to(shared / "common", target_is_directory=True)
+    (trainer / "self").symlink_to(trainer, target_is_directory=True)
+    (trainer / "up").symlink_to(project, target_is_directory=True)
+    (project / "loop").symlink_to(project, target_is_directory=True)
+    before = snapshot(project)
+
+    names = members(build_training_package(trainer).path)
+
+    assert "trainer-0.1/trainer/common/__init__.py" in names  # the shared code a link brings in
+    assert not any(part in n for n in names for part in ("/self", "/up/", "/back", "/loop")), names
+    assert snapshot(project) == before
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
+def test_an_unreadable_file_is_one_packaging_error_naming_package_path(tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "proj")
+    # Nobody, root included, can read this from offset 0: a portable stand-in for an unreadable file.
+    (trainer / "weights.bin").symlink_to("/proc/self/mem")
+    with pytest.raises(PackagingError, match=r"package_path '.*trainer': cannot prepare the build: .*weights\.bin"):
+        build_training_package(str(trainer))
+
+
+def test_dirs_beside_the_package_are_not_copied_but_are_there_for_the_build(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project)
+    # A copy of data/ would stop at the named pipe (shutil refuses to copy one; reading it would block).
+    (project / "data").mkdir()
+    os.mkfifo(project / "data" / "stream")
+    (project / "data" / "train.csv").write_text("x,y\n1,2\n")
+    (project / "helpers").mkdir()  # a second package setup.py's find_packages() picks up, read through a link
+    (project / "helpers" / "__init__.py").write_text("VALUE = 1\n")
+    (project / "MANIFEST.in").write_text("include data/*.csv\n")
+    before = snapshot(project)
+
+    names = members(build_training_package(trainer).path)
+
+    assert {"trainer-0.1/helpers/__init__.py", "trainer-0.1/data/train.csv"} <= set(names), names
+    assert not any("stream" in n for n in names)
+    assert snapshot(project) == before
