@@ -25,7 +25,10 @@ were kept as written; docs/vertex.md marks them the same way). Sources:
 
 from __future__ import annotations
 
+from functools import cache
 from typing import NamedTuple
+
+from .schema import discovery_document
 
 __all__ = [
     "ACCELERATOR_TYPES",
@@ -37,6 +40,7 @@ __all__ = [
     "TierPools",
     "executor_image",
     "machine_for",
+    "vertex_accelerator_types",
 ]
 
 
@@ -83,10 +87,10 @@ LEGACY_MACHINE_TYPES: dict[str, Machine] = {
 # rejects a type it does not offer for training.
 COMPUTE_ENGINE_PREFIXES = ("n1-", "n2-", "n2d-", "e2-", "c2-", "a2-", "g2-", "a3-", "m1-")
 
-# ml v1 AcceleratorConfig.type -> Vertex MachineSpec.acceleratorType. Confirmed: the aiplatform v1
-# AcceleratorType enum (https://cloud.google.com/vertex-ai/docs/reference/rest/v1/MachineSpec) has these
-# six names, and marks NVIDIA_TESLA_K80 "Deprecated: ... reached end of support". TPU types are left out on
-# purpose: AI Platform attached TPUs through a separate "cloud_tpu" worker, which has no one-to-one Vertex form.
+# ml v1 AcceleratorConfig.type values that have the same name on Vertex: the GPUs of the ml v1 enum. On the
+# vertex backend any GPU of the aiplatform v1 enum is accepted (see vertex_accelerator_types); this table is
+# what an ai-platform job can carry over unchanged. TPU types are left out on purpose: AI Platform attached TPUs
+# through a separate "cloud_tpu" worker, which has no one-to-one Vertex form.
 ACCELERATOR_TYPES = {
     "NVIDIA_TESLA_K80": "NVIDIA_TESLA_K80",
     "NVIDIA_TESLA_P100": "NVIDIA_TESLA_P100",
@@ -95,6 +99,21 @@ ACCELERATOR_TYPES = {
     "NVIDIA_TESLA_T4": "NVIDIA_TESLA_T4",
     "NVIDIA_TESLA_A100": "NVIDIA_TESLA_A100",
 }
+
+
+@cache
+def vertex_accelerator_types() -> dict[str, bool]:
+    """Every aiplatform v1 ``MachineSpec.acceleratorType`` value (GPUs and TPUs) -> True if Vertex deprecated it.
+
+    Read from the discovery document shipped in google-api-python-client, so new GPUs (NVIDIA_L4,
+    NVIDIA_H100_80GB, ...) are accepted as soon as the client library knows them. Confirmed there: the enum
+    marks NVIDIA_TESLA_K80 "Deprecated: ... reached end of support".
+    """
+    spec = discovery_document("aiplatform.v1")["schemas"]["GoogleCloudAiplatformV1MachineSpec"]
+    prop = spec["properties"]["acceleratorType"]
+    deprecated = prop.get("enumDeprecated") or [False] * len(prop["enum"])
+    return {name: bool(flag) for name, flag in zip(prop["enum"], deprecated, strict=True)
+            if name != "ACCELERATOR_TYPE_UNSPECIFIED"}
 
 
 class TierPools(NamedTuple):

@@ -10,23 +10,26 @@ Pure logic: no network, no Google client imports.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Any
 
 from .durations import format_duration, parse_duration
 from .errors import InvalidJobSpec
 from .machines import (
-    ACCELERATOR_TYPES,
     RUNTIME_PYTHON_VERSION,
     RUNTIME_VERSIONS,
     SCALE_TIERS,
     Machine,
     executor_image,
     machine_for,
+    vertex_accelerator_types,
 )
 from .rules import JOB_ID_RE, MAX_LABELS, as_int
 from .schema import validate_resource
 from .validation import validate_job
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CUSTOM_JOBS",
@@ -124,7 +127,7 @@ def to_vertex_job(job: dict[str, Any], *, executor_image_uri: str | None = None)
     derived from runtimeVersion. Raises InvalidJobSpec naming the field for input that breaks the ml v1
     rules or has no Vertex equivalent; the result is checked against the aiplatform v1 discovery schema.
     """
-    validate_job(job)
+    validate_job(job, backend="vertex")
     ti: dict[str, Any] = job["trainingInput"]
     problems = _untranslatable(job, executor_image_uri)
     if problems:
@@ -172,10 +175,11 @@ def _untranslatable(job: dict[str, Any], executor_image_uri: str | None) -> Prob
     for config_field in ("masterConfig", *(role[2] for role in _ROLES)):
         config = ti.get(config_field) or {}
         accelerator = (config.get("acceleratorConfig") or {}).get("type")
-        if accelerator and accelerator not in ACCELERATOR_TYPES:
+        if isinstance(accelerator, str) and accelerator.startswith("TPU_"):
+            gpus = (name for name in vertex_accelerator_types() if not name.startswith("TPU_"))
             problems.append((f"trainingInput.{config_field}.acceleratorConfig.type",
                              f"{accelerator} has no Vertex AI equivalent in this translation (TPUs attach "
-                             "differently on Vertex); use one of " + ", ".join(ACCELERATOR_TYPES)))
+                             "differently on Vertex); use a GPU: " + ", ".join(gpus)))
         if config.get("tpuTfVersion"):
             problems.append((f"trainingInput.{config_field}.tpuTfVersion", "TPU runtime versions have no Vertex "
                              "AI equivalent; remove it"))
@@ -264,6 +268,18 @@ def _tier_roles(ti: dict[str, Any]) -> list[tuple[Machine, int, dict[str, Any]] 
     return roles
 
 
+_CONFIG_NAMES = ("masterConfig", *(role[2] for role in _ROLES))
+
+
+def _legacy_source(ti: dict[str, Any], index: int) -> str:
+    """What chose pool ``index``'s machine, for messages: "scaleTier BASIC_GPU" or "masterType complex_model_m_gpu"."""
+    tier = ti.get("scaleTier") or "BASIC"
+    if tier != "CUSTOM":
+        return f"scaleTier {tier}"
+    field = "masterType" if index == 0 else _ROLES[index - 1][0]
+    return f"{field} {ti.get(field)}"
+
+
 def _worker_pools(ti: dict[str, Any], executor_image_uri: str | None) -> list[dict[str, Any]]:
     """Pool 0 = master, 1 = workers, 2 = parameter servers, 3 = evaluators; absent pools in between are {}."""
     job_dir_args = ["--job-dir", ti["jobDir"]] if ti.get("jobDir") else []
@@ -277,11 +293,16 @@ def _worker_pools(ti: dict[str, Any], executor_image_uri: str | None) -> list[di
         machine_spec: dict[str, Any] = {"machineType": machine.machine_type}
         accelerator = config.get("acceleratorConfig") or {}
         if accelerator.get("type"):
-            machine_spec["acceleratorType"] = ACCELERATOR_TYPES[accelerator["type"]]
+            machine_spec["acceleratorType"] = accelerator["type"]  # validated against the aiplatform v1 enum
             machine_spec["acceleratorCount"] = as_int(accelerator.get("count", 1))
         elif machine.accelerator_type:
             machine_spec["acceleratorType"] = machine.accelerator_type
             machine_spec["acceleratorCount"] = machine.accelerator_count
+            if vertex_accelerator_types().get(machine.accelerator_type):
+                log.warning(
+                    "trainingInput: %s maps to %s, which Vertex AI has deprecated (end of support); set "
+                    "trainingInput.%s.acceleratorConfig (e.g. type NVIDIA_TESLA_T4) to choose a supported GPU",
+                    _legacy_source(ti, index), machine.accelerator_type, _CONFIG_NAMES[index])
         pool: dict[str, Any] = {"machineSpec": machine_spec, "replicaCount": str(count)}
         disk = config.get("diskConfig") or {}
         if disk:

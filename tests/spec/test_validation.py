@@ -310,3 +310,39 @@ def test_output_fields_from_a_described_job_are_accepted() -> None:
             trainingOutput={"completedTrialCount": "2", "consumedMLUnits": 0.5},
         )
     )
+
+
+# -- the backend picks the accelerator enum ----------------------------------------------------------------
+
+
+def _with_accelerator(kind: str) -> dict[str, Any]:
+    return job_with({"scaleTier": "CUSTOM", "masterType": "n1-standard-8",
+                     "masterConfig": {"acceleratorConfig": {"count": 1, "type": kind}}})
+
+
+def test_accelerator_enum_is_ml_v1_on_ai_platform_and_aiplatform_v1_on_vertex() -> None:
+    vertex_only = _with_accelerator("NVIDIA_H100_80GB")
+    with pytest.raises(InvalidJobSpec) as info:
+        validate_job(vertex_only)  # backend="ai-platform" is the default
+    assert info.value.field == "trainingInput.masterConfig.acceleratorConfig.type"
+    assert "TPU_V2_POD" in str(info.value)  # the ml v1 enum is the one listed
+    validate_job(vertex_only, backend="vertex")
+
+    ml_only = _with_accelerator("TPU_V2_POD")  # in the ml v1 enum only
+    validate_job(ml_only, backend="ai-platform")
+    with pytest.raises(InvalidJobSpec) as info:
+        validate_job(ml_only, backend="vertex")
+    assert info.value.field == "trainingInput.masterConfig.acceleratorConfig.type"
+    assert "is not an aiplatform v1 MachineSpec.acceleratorType" in str(info.value)
+    assert len(info.value.problems) == 1  # not reported a second time by the ml v1 schema
+
+
+def test_other_rules_are_the_same_on_both_backends() -> None:
+    bad = job_with({"scaleTier": "CUSTOM", "masterType": "n1-standard-8",
+                    "masterConfig": {"acceleratorConfig": {"count": 0, "type": "NVIDIA_L4"}}})
+    for backend in ("ai-platform", "vertex"):
+        with pytest.raises(InvalidJobSpec) as info:
+            validate_job(bad, backend=backend)
+        assert info.value.field == "trainingInput.masterConfig.acceleratorConfig.count"
+    with pytest.raises(ValueError, match="backend: must be one of ai-platform, vertex, got 'ml'"):
+        validate_job(BASE, backend="ml")

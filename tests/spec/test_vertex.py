@@ -753,3 +753,55 @@ def test_the_docs_dag_snippet_translates_for_vertex(tmp_path: Path) -> None:
     assert pools(body)[0]["pythonPackageSpec"]["executorImageUri"] == (
         "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-8:latest"
     )
+
+
+# -- accelerators: the aiplatform v1 enum on the vertex backend ------------------------------------------
+
+
+@pytest.mark.parametrize("gpu", ["NVIDIA_L4", "NVIDIA_A100_80GB", "NVIDIA_H100_80GB"])
+def test_vertex_only_gpus_are_accepted_and_passed_through(gpu: str) -> None:
+    job = basic_job(scaleTier="CUSTOM", masterType="g2-standard-8",
+                    masterConfig={"acceleratorConfig": {"count": 1, "type": gpu}},
+                    workerType="g2-standard-8", workerCount=2,
+                    workerConfig={"acceleratorConfig": {"count": 2, "type": gpu}})
+    body = to_vertex_job(job)
+    assert_valid(body, "customJobs")
+    master, workers = pools(body)[:2]
+    assert master["machineSpec"] == {"machineType": "g2-standard-8", "acceleratorType": gpu, "acceleratorCount": 1}
+    assert workers["machineSpec"]["acceleratorType"] == gpu and workers["machineSpec"]["acceleratorCount"] == 2
+    assert master["pythonPackageSpec"]["executorImageUri"] == TF24_GPU
+
+
+def test_an_accelerator_in_neither_enum_names_the_field_and_the_vertex_enum() -> None:
+    job = basic_job(scaleTier="CUSTOM", masterType="n1-standard-8", workerType="n1-standard-8", workerCount=1,
+                    workerConfig={"acceleratorConfig": {"count": 1, "type": "NVIDIA_GTX_1080"}})
+    with pytest.raises(InvalidJobSpec) as info:
+        to_vertex_job(job)
+    assert info.value.field == "trainingInput.workerConfig.acceleratorConfig.type"
+    assert "not an aiplatform v1 MachineSpec.acceleratorType" in str(info.value)
+    assert "NVIDIA_L4" in str(info.value)
+
+
+def test_legacy_k80_mapping_is_kept_with_a_deprecation_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="airflow_provider_trainjobs.spec.vertex"):
+        body = to_vertex_job(basic_job(scaleTier="BASIC_GPU"))
+    assert pools(body)[0]["machineSpec"]["acceleratorType"] == "NVIDIA_TESLA_K80"
+    assert "scaleTier BASIC_GPU maps to NVIDIA_TESLA_K80, which Vertex AI has deprecated" in caplog.text
+    assert "trainingInput.masterConfig.acceleratorConfig" in caplog.text
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="airflow_provider_trainjobs.spec.vertex"):
+        body = to_vertex_job(basic_job(scaleTier="CUSTOM", masterType="n1-standard-4", workerCount=1,
+                                       workerType="complex_model_m_gpu"))
+    assert "workerType complex_model_m_gpu maps to NVIDIA_TESLA_K80" in caplog.text
+    assert "trainingInput.workerConfig.acceleratorConfig" in caplog.text
+
+
+def test_an_explicit_accelerator_replaces_the_legacy_k80_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    job = basic_job(scaleTier="BASIC_GPU", masterConfig={"acceleratorConfig": {"count": 1, "type": "NVIDIA_L4"}})
+    with caplog.at_level("WARNING", logger="airflow_provider_trainjobs.spec.vertex"):
+        body = to_vertex_job(job)
+    assert_valid(body, "customJobs")
+    assert pools(body)[0]["machineSpec"] == {"machineType": "n1-standard-8", "acceleratorType": "NVIDIA_L4",
+                                             "acceleratorCount": 1}
+    assert "deprecated" not in caplog.text
