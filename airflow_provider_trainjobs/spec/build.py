@@ -144,8 +144,11 @@ def build_training_job(
     user_args: Sequence[str] = (),
     hyperparameters: Mapping[str, Any] | None = None,
     config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    backend: str = "ai-platform",
 ) -> dict[str, Any]:
     """The validated ml v1 Job body for these gcloud-style arguments; raises InvalidJobSpec naming the field.
+
+    ``backend`` is where the job will run: "vertex" also accepts Vertex AI's accelerator types.
 
     ``job_id`` None keeps the config's jobId. Empty ``package_uris``/``user_args`` mean "not given".
     Durations take "3600s", seconds or a timedelta and are written as "<n>s".
@@ -211,5 +214,5 @@ def build_training_job(
         master_config["imageUri"] = master_image_uri
         training_input["masterConfig"] = master_config
 
-    validate_job(job)
+    validate_job(job, backend=backend)
     return job

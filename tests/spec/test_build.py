@@ -397,3 +397,15 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_invalid_job_spec_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         build_training_job("1bad", package_uris=[STAGED], module_name=MODULE_NAME, region=REGION)
+
+
+def test_the_vertex_backend_accepts_vertex_only_accelerators_and_ai_platform_does_not() -> None:
+    """build_training_job validates for the backend the job will run on (only the accelerator enum differs)."""
+    config = {"trainingInput": {"scaleTier": "CUSTOM", "masterType": "n1-standard-8",
+                                "masterConfig": {"acceleratorConfig": {"count": 1, "type": "NVIDIA_L4"}}}}
+    common = {"module_name": "trainer.task", "package_uris": ["gs://b/t.tar.gz"], "region": "us-central1"}
+    job = build_training_job("gpu_job", config=config, backend="vertex", **common)
+    assert job["trainingInput"]["masterConfig"]["acceleratorConfig"]["type"] == "NVIDIA_L4"
+    with pytest.raises(InvalidJobSpec) as info:
+        build_training_job("gpu_job", config=config, **common)
+    assert info.value.field.endswith("acceleratorConfig.type")
