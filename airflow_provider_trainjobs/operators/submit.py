@@ -38,8 +38,9 @@ ON_CONFLICT = ("attach", "fail", "suffix")
 RESUBMIT_STATES = ("FAILED", "CANCELLED")
 # How many jobs one task instance may submit in all (<id>, <id>_r2, ..., <id>_r100).
 MAX_JOB_ATTEMPTS = 100
-# How long on_kill waits for a create that was in flight to land before giving up on cancelling it.
-CREATE_IN_FLIGHT_WAIT = 30.0
+# How long on_kill waits for a create that was in flight to land before giving up on cancelling it (the
+# supervisor follows its SIGTERM with SIGKILL after 5 s).
+CREATE_IN_FLIGHT_WAIT = 4.0
 # Arguments that map 1:1 onto build_training_job keywords (gcloud flag names in snake_case).
 _JOB_ARGUMENTS = (
     "module_name", "region", "job_dir", "scale_tier", "master_type", "worker_type", "parameter_server_type",
@@ -275,13 +276,14 @@ class SubmitTrainingJobOperator(BaseOperator):
     def hook(self) -> TrainingJobHook:
         """The training hook for this task's connection, project, backend and the job's region."""
         if self._hook is None:
-            from airflow_provider_trainjobs.hooks.training import TrainingJobHook
-
-            self._hook = TrainingJobHook(
-                gcp_conn_id=self.gcp_conn_id, project_id=self.project_id, backend=self.backend,
-                region=self._job_region or self.region,
-            )
+            self._hook = self._new_hook()
         return self._hook
+
+    def _new_hook(self) -> TrainingJobHook:
+        from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+
+        return TrainingJobHook(gcp_conn_id=self.gcp_conn_id, project_id=self.project_id, backend=self.backend,
+                               region=self._job_region or self.region)
 
     def make_trigger(self, job_id: str) -> TrainingJobTrigger:
         """The trigger that waits for ``job_id`` in the triggerer (same deadlines as the sync wait)."""
@@ -318,12 +320,11 @@ class SubmitTrainingJobOperator(BaseOperator):
                 continue
             # Recorded before the create, so a kill while the request is in flight still cancels the job.
             self._submitted_job_id = job_id
+            # Left set if the create is interrupted (e.g. by execution_timeout), for the on_kill that follows.
             self._create_in_flight = existing is None
-            try:
-                job = self.hook.create_job({**body, "jobId": job_id}, on_conflict=self.on_conflict,
-                                           executor_image_uri=self._executor_image())
-            finally:
-                self._create_in_flight = False
+            job = self.hook.create_job({**body, "jobId": job_id}, on_conflict=self.on_conflict,
+                                       executor_image_uri=self._executor_image())
+            self._create_in_flight = False
             self._submitted_job_id = str(job.get("jobId") or job_id)
             if existing is None:
                 self.log.info("created training job %s", self._submitted_job_id)
@@ -400,11 +401,14 @@ class SubmitTrainingJobOperator(BaseOperator):
         from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
 
         self.log.info("task killed: cancelling training job %s", job_id)
+        # A hook of its own: on_kill may interrupt a request of self.hook on this very thread (a signal
+        # handler), whose half-used HTTP connection must not carry the cancel.
+        hook = self._new_hook()
         deadline = time.monotonic() + CREATE_IN_FLIGHT_WAIT
         while True:
             in_flight = self._create_in_flight
             try:
-                self.hook.cancel_job(job_id, ignore_finished=True)
+                hook.cancel_job(job_id, ignore_finished=True)
                 return
             except TrainingJobApiError as err:
                 if err.status != 404:

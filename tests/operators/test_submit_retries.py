@@ -3,6 +3,8 @@ cancelled job, and a kill while the create request is in flight. All against the
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 import uuid
@@ -177,10 +179,49 @@ def test_a_kill_while_the_create_is_in_flight_cancels_the_job(
     assert list(jobs_of(unique_dag_id)) == [job_id]
 
 
-def test_kill_before_anything_was_submitted_does_nothing(unique_dag_id: str, local_conn: Any) -> None:
+@pytest.mark.usefixtures("no_faults")
+def test_an_execution_timeout_during_the_create_still_cancels_the_job(
+    unique_dag_id: str, local_conn: Any, staged_trainer: str
+) -> None:
+    """What the task runner does with ``execution_timeout``: SIGALRM raises AirflowTaskTimeout inside
+    execute (here: while the create request is on its way), then it calls on_kill."""
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+    from airflow.sdk.execution_time.timeout import timeout
+
+    with DAG(unique_dag_id, schedule=None):
+        op = SubmitTrainingJobOperator(task_id="train", packages=[staged_trainer], module_name=TRAINER_MODULE,
+                                       user_args=["--sleep=30"], poll_interval=0.2)
+
+    def time_out_while_in_flight() -> None:
+        give_up = time.monotonic() + 60
+        while not op._create_in_flight and time.monotonic() < give_up:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGALRM)  # the execution_timeout alarm goes off now
+
+    set_faults(local_conn.api_endpoint, latency=1.0)
+    threading.Thread(target=time_out_while_in_flight, daemon=True).start()
+    with pytest.raises(AirflowTaskTimeout):
+        try:
+            with timeout(600):
+                render_and_execute(op, make_context(op))
+        except AirflowTaskTimeout:
+            op.on_kill()
+            raise
+    set_faults(local_conn.api_endpoint, latency=0.0)
+
+    job_id = default_job_id(unique_dag_id, "train", RUN_ID)
+    assert wait_for_state(TrainingJobHook(), job_id, {"CANCELLED"})["state"] == "CANCELLED"
+    assert list(jobs_of(unique_dag_id)) == [job_id]
+
+
+def test_kill_before_anything_was_submitted_does_nothing(
+    unique_dag_id: str, local_conn: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     with DAG(unique_dag_id, schedule=None):
         op = SubmitTrainingJobOperator(task_id="train", packages=["gs://b-1/x.tar.gz"], module_name="m")
     op.on_kill()
-    op._submitted_job_id = f"never_created_{uuid.uuid4().hex[:8]}"  # a create that never left the worker
-    op.on_kill()  # the job does not exist: nothing to cancel, no error
-    assert op._hook is not None
+    assert op._hook is None  # nothing submitted: not even a connection was read
+    job_id = f"never_created_{uuid.uuid4().hex[:8]}"
+    op._submitted_job_id = job_id  # the create was refused before the job existed
+    op.on_kill()  # no error: there is nothing to cancel
+    assert f"job {job_id} does not exist: nothing to cancel" in capsys.readouterr().out
