@@ -21,7 +21,7 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from airflow_provider_trainjobs.local.launcher import LOCAL_PROJECT, start_service
+from airflow_provider_trainjobs.local.launcher import LOCAL_PROJECT, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / ".demo"
@@ -161,9 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([*airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
 
     step("starting the local training service (trainjobs-local)")
-    service = start_service(DEMO_DIR / "service", log_path=DEMO_DIR / "service.log")
-    api, storage = service.api_endpoint, service.storage_endpoint
-    try:
+    with serving(DEMO_DIR / "service", log_path=DEMO_DIR / "service.log") as service:
+        api, storage = service.api_endpoint, service.storage_endpoint
         print(f"API {api}   Cloud Storage {storage}   log {(DEMO_DIR / 'service.log').relative_to(ROOT)}")
         if args.backend == "vertex" and not serves_vertex(api):
             print("this build of the local service does not serve the Vertex AI routes yet; "
@@ -185,9 +184,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep:
             input("\nservice still running (open the console pages above); press Enter to stop it ")
         return 0 if ok else 1
-    finally:
-        service.stop()
-
 
 if __name__ == "__main__":
     sys.exit(main())
