@@ -195,7 +195,8 @@ class SubmitTrainingJobOperator(BaseOperator):
                                               f"{self.user_args!r}")
         if self.user_args is not None:
             arguments["user_args"] = tuple(str(a) for a in self.user_args)
-        return build_training_job(job_id, labels=labels, config=config_job or None, **arguments)
+        return build_training_job(job_id, labels=labels, config=config_job or None,
+                                  backend=self.hook.settings.backend, **arguments)
 
     def _package_list(self) -> list[str]:
         if self.packages is None:

@@ -47,7 +47,7 @@ class HyperparameterTuningJobOperator(SubmitTrainingJobOperator):
         if self.resume_previous_job_id:
             # The whole field is replaced (gcloud's merge rule), so carry the rest of the spec along.
             body = build_training_job(
-                job_id, config=body,
+                job_id, config=body, backend=self.hook.settings.backend,
                 hyperparameters={**spec, "resumePreviousJobId": str(self.resume_previous_job_id)},
             )
         return body

@@ -138,3 +138,18 @@ def test_no_region_anywhere_fails_before_any_upload(
     with pytest.raises(AirflowFailException, match="trainingInput.region: required"):
         render_and_execute(op, make_context(op))
     assert list(bucket.list_blobs()) == []
+
+
+def test_a_vertex_only_accelerator_passes_validation_on_vertex(
+    unique_dag_id: str, local_service: Any, monkeypatch: pytest.MonkeyPatch, staged_trainer: str,
+) -> None:
+    vertex_conn(local_service, monkeypatch)
+    config = {"trainingInput": {"scaleTier": "CUSTOM", "masterType": "g2-standard-8",
+                                "masterConfig": {"acceleratorConfig": {"count": "1", "type": "NVIDIA_L4"}}}}
+    with DAG(unique_dag_id, schedule=None):
+        op = SubmitTrainingJobOperator(task_id="train", packages=[staged_trainer], module_name=TRAINER_MODULE,
+                                       runtime_version="2.8", python_version="3.7", config=config)
+    context = make_context(op)
+    op.render_template_fields(context)
+    body = op.prepare_job(context)  # validated for Vertex; nothing submitted
+    assert body["trainingInput"]["masterConfig"]["acceleratorConfig"]["type"] == "NVIDIA_L4"
