@@ -19,7 +19,7 @@ from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded,
 from airflow_provider_trainjobs.hooks.logs import LogCursor, entry_level, format_entry
 from airflow_provider_trainjobs.hooks.retry import RetryPolicy, is_transient
 from airflow_provider_trainjobs.spec.results import tuning_progress
-from airflow_provider_trainjobs.spec.waiting import evaluate
+from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES, evaluate
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,14 @@ def wait_steps(
         failures = 0
         state.job = job
         current = job.get("state") or "STATE_UNSPECIFIED"
-        if current != state.last_state:
+        changed, final = current != state.last_state, current in TERMINAL_STATES
+        if changed and not final:
             log.info("Job %s is %s", job_id, current)
-            state.last_state = current
         if state.stream_logs:
             yield from _tail(job_id, state, log)
+        if changed and final:  # after the trainer's last lines, so the log reads in order
+            log.info("Job %s is %s", job_id, current)
+        state.last_state = current
         progress = tuning_progress(job)
         if progress and progress != state.last_progress:
             log.info("Job %s: %s", job_id, progress)
@@ -110,8 +113,7 @@ def wait_steps(
             on_progress(job)
         status = evaluate(job, now(), grace=grace)
         if status.done:
-            if status.success:
-                log.info("%s", status.message)
+            if status.success:  # the transition line above already said SUCCEEDED
                 return job
             if status.deadline is None:
                 raise TrainingJobFailed(status.message, job=job)

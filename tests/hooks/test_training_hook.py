@@ -40,8 +40,11 @@ def test_create_get_and_wait_for_success(tiny_package: str, caplog: pytest.LogCa
     messages = [r.getMessage() for r in caplog.records]
     # each transition once, each trainer line once
     assert messages.count(f"Job {job_id} is SUCCEEDED") == 1
+    assert sum("SUCCEEDED" in m for m in messages) == 1  # said once, not again by a closing line
     for n in (1, 2, 3):
         assert sum(m.endswith(f"tiny line {n} of 3") and m.startswith("[master-replica-0]") for m in messages) == 1
+    last_line = max(i for i, m in enumerate(messages) if m.endswith("tiny line 3 of 3"))
+    assert messages.index(f"Job {job_id} is SUCCEEDED") > last_line  # the outcome after the trainer's output
 
 
 def test_failed_job_raises_with_the_error_message(tiny_package: str) -> None:
