@@ -75,8 +75,21 @@ def wait_for(ml: Any, project: str, job_id: str, predicate: Callable[[dict[str, 
 
 
 def wait_for_state(hook: Any, job_id: str, states: set[str], timeout: float = 60.0) -> dict[str, Any]:
-    """Poll the job through a ``TrainingJobHook`` until its state is one of ``states``."""
-    return poll_until(lambda: hook.get_job(job_id), lambda job: job.get("state") in states, limit=timeout,
+    """Poll the job through a ``TrainingJobHook`` until its state is one of ``states``.
+
+    A job that does not exist yet (404: its create may still be on the way) counts as "not yet".
+    """
+    from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
+
+    def current() -> dict[str, Any]:
+        try:
+            return dict(hook.get_job(job_id))
+        except TrainingJobApiError as err:
+            if err.status == 404:
+                return {}
+            raise
+
+    return poll_until(current, lambda job: job.get("state") in states, limit=timeout,
                       interval=0.2, what=f"job {job_id} never reached {states}")
 
 
