@@ -24,29 +24,21 @@ from airflow_provider_trainjobs.local.engine import (
     FailedPrecondition,
     NotFound,
 )
+from airflow_provider_trainjobs.local.errors import ApiError, list_request
 from airflow_provider_trainjobs.local.faults import Faults
-from airflow_provider_trainjobs.local.filters import FilterError, parse_job_filter, parse_log_filter
+from airflow_provider_trainjobs.local.filters import FilterError, parse_log_filter
 from airflow_provider_trainjobs.local.store import parse_rfc3339_us, rfc3339_us
 from airflow_provider_trainjobs.local.validation import InvalidRequest, validate_job_request
 
 _JOBS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/jobs$")
 _JOB = re.compile(r"^/v1/projects/(?P<project>[^/]+)/jobs/(?P<job>[^/:]+)(?P<verb>:cancel)?$")
 _CONSOLE = re.compile(r"^/console/jobs/(?P<job>[^/]+)$")
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 500: "INTERNAL"}
 DEFAULT_PROJECT = "local-project"
 
 
 def _method_not_found(method: str, path: str) -> ApiError:
     """What Google's front end answers for a verb a resource does not serve (404, "Method not found.")."""
     return ApiError(404, f"Method not found: {method} {path}")
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, message: str, status: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status or _STATUS_NAMES.get(code, "UNKNOWN")
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -173,10 +165,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if vertex_api.matches(path):
             body = self._body() if method == "POST" else None
-            try:
-                code, answer = vertex_api.handle(engine, method, path, query, body)
-            except vertex_api.VertexError as err:
-                raise ApiError(err.code, err.message, err.status) from None
+            code, answer = vertex_api.handle(engine, method, path, query, body)
             self._send(code, answer)
             return
         if match := _JOBS.match(path):
@@ -230,24 +219,7 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(404, f"Requested entity was not found: no route for {method} {path}")
 
     def _list(self, project: str, query: dict[str, str]) -> dict[str, Any]:
-        try:
-            page_size = int(query.get("pageSize") or 20)
-        except ValueError:
-            raise ApiError(400, "pageSize: must be an integer") from None
-        if not 0 <= page_size <= 100:
-            raise ApiError(400, f"pageSize: must be between 0 and 100; got {page_size}")
-        page_size = page_size or 20
-        token = query.get("pageToken") or "0"
-        try:
-            offset = int(token)
-        except ValueError:
-            offset = -1
-        if offset < 0:
-            raise ApiError(400, f"pageToken: {token!r} is not a token this service issued")
-        try:
-            predicate = parse_job_filter(query.get("filter"))
-        except FilterError as err:
-            raise ApiError(400, str(err)) from None
+        offset, page_size, predicate = list_request(query, default_size=20, max_size=100)
         jobs = [job for job in self.server.engine.list(project) if "vertex" not in job and predicate(job)]
         page = jobs[offset : offset + page_size]
         result: dict[str, Any] = {}

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.local.engine import FailedPrecondition, NotFound
-from airflow_provider_trainjobs.local.filters import FilterError, parse_job_filter
+from airflow_provider_trainjobs.local.errors import ApiError, list_request
 from airflow_provider_trainjobs.local.validation import InvalidRequest
 from airflow_provider_trainjobs.local.vertex_jobs import (
     CUSTOM_JOBS,
@@ -38,14 +38,6 @@ _ids = threading.Lock()
 _last_id = 0
 
 
-class VertexError(Exception):
-    """An API error for the server to answer (code, message, status)."""
-
-    def __init__(self, code: int, message: str, status: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
-
-
 def matches(path: str) -> bool:
     return bool(_ROUTE.match(path))
 
@@ -60,7 +52,7 @@ def _new_id() -> str:
 
 def _record(engine: Engine, project: str, location: str, kind: str, job_id: str) -> dict[str, Any]:
     name = f"projects/{project}/locations/{location}/{kind}/{job_id}"
-    missing = VertexError(404, f"The {kind[:-1]} {name} was not found.", "NOT_FOUND")
+    missing = ApiError(404, f"The {kind[:-1]} {name} was not found.", "NOT_FOUND")
     try:
         job = engine.get(project, job_id)
     except NotFound:
@@ -77,10 +69,10 @@ def resource(engine: Engine, project: str, job: dict[str, Any]) -> dict[str, Any
 
 
 def handle(engine: Engine, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
-    """Answer one request on a Vertex route; raises VertexError for error answers."""
+    """Answer one request on a Vertex route; raises ApiError for error answers."""
     match = _ROUTE.match(path)
     if not match:
-        raise VertexError(404, f"Requested entity was not found: no route for {method} {path}", "NOT_FOUND")
+        raise ApiError(404, f"Requested entity was not found: no route for {method} {path}", "NOT_FOUND")
     project, location, kind = match["project"], match["location"], match["kind"]
     job_id, verb = match["id"], match["verb"]
     if job_id is None:
@@ -88,7 +80,7 @@ def handle(engine: Engine, method: str, path: str, query: dict[str, str], body: 
             try:
                 validate_request(kind, body)
             except InvalidRequest as err:
-                raise VertexError(400, str(err), "INVALID_ARGUMENT") from None
+                raise ApiError(400, str(err), "INVALID_ARGUMENT") from None
             new_id = _new_id()
             job = engine.create(project, new_record(kind, project, location, new_id, body))
             return 200, resource(engine, project, job)
@@ -101,34 +93,16 @@ def handle(engine: Engine, method: str, path: str, query: dict[str, str], body: 
                 engine.cancel(project, job_id)
             except FailedPrecondition:
                 state = resource(engine, project, engine.get(project, job_id))["state"]
-                raise VertexError(400, f"Cannot cancel {job['vertex']['name']}: it is {state}.",
+                raise ApiError(400, f"Cannot cancel {job['vertex']['name']}: it is {state}.",
                                   "FAILED_PRECONDITION") from None
             return 200, {}
     elif method == "GET":
         return 200, resource(engine, project, _record(engine, project, location, kind, job_id))
-    raise VertexError(404, f"Method not found: {method} {path}", "NOT_FOUND")
+    raise ApiError(404, f"Method not found: {method} {path}", "NOT_FOUND")
 
 
 def _list(engine: Engine, project: str, location: str, kind: str, query: dict[str, str]) -> dict[str, Any]:
-    try:
-        page_size = int(query.get("pageSize") or DEFAULT_PAGE_SIZE)
-    except ValueError:
-        raise VertexError(400, "pageSize: must be an integer", "INVALID_ARGUMENT") from None
-    if not 0 <= page_size <= MAX_PAGE_SIZE:
-        raise VertexError(400, f"pageSize: must be between 0 and {MAX_PAGE_SIZE}; got {page_size}",
-                          "INVALID_ARGUMENT")
-    page_size = page_size or DEFAULT_PAGE_SIZE
-    token = query.get("pageToken") or "0"
-    try:
-        offset = int(token)
-    except ValueError:
-        offset = -1
-    if offset < 0:
-        raise VertexError(400, f"pageToken: {token!r} is not a token this service issued", "INVALID_ARGUMENT")
-    try:
-        predicate = parse_job_filter(query.get("filter"))
-    except FilterError as err:
-        raise VertexError(400, str(err), "INVALID_ARGUMENT") from None
+    offset, page_size, predicate = list_request(query, default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE)
     # Match on a resource built without the history query (its updateTime is approximate); only a filter on
     # updateTime needs the exact one. Full resources are built for the page alone.
     exact = "update" in (query.get("filter") or "").lower()
