@@ -1,8 +1,9 @@
 """The replica processes of one run (a job, or one trial of a tuning job) and the environment they see.
 
 Each replica is ``python -m <pythonModule> <args> --job-dir <jobDir>`` (or ``docker run`` for a custom
-container) in its own session; stopping it signals that process group and every descendant found under
-/proc (so a child that called setsid() is stopped too). Output lines become log entries: stdout is INFO;
+container) in its own session; stopping it signals that process group, every descendant found under /proc
+and every process carrying the run's ``TRAINJOBS_RUN_ID`` environment marker (so a child that called setsid(),
+even one whose parent already exited, is stopped too). Output lines become log entries: stdout is INFO;
 stderr is ERROR unless the line starts with a Python logging level name (``INFO``, ``WARNING``,
 ``DEBUG``, ``CRITICAL``), which then gives the severity. A line longer than 256 KB (Cloud Logging's
 entry limit) is cut there and marked.
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_provider_trainjobs.processes import kill_tree, new_marker, signal_all, with_environ
+
 LogSink = Callable[[str, str, str | None, str], None]  # severity, task_name, trial_id, message
 
 # Replica counts the cloud's predefined tiers stand for (workers, parameter servers).
@@ -34,6 +37,10 @@ _CONTAINER_ENV = ("TF_CONFIG", "CLUSTER_SPEC", "CLOUD_ML_JOB_ID", "CLOUD_ML_PROJ
                   "CLOUD_ML_HP_METRIC_FILE", "STORAGE_EMULATOR_HOST")
 VERTEX_ENV = ("AIP_MODEL_DIR", "AIP_CHECKPOINT_DIR", "AIP_TENSORBOARD_LOG_DIR", "TRAINJOBS_GCS_ROOT")
 KILL_GRACE = 1.0  # seconds between SIGTERM and SIGKILL when a run is stopped
+# Environment markers of every replica: the run it belongs to (finds its orphans on kill) and the service
+# that started it (crash recovery never touches another service's trainers).
+RUN_MARKER = "TRAINJOBS_RUN_ID"
+SERVICE_MARKER = "TRAINJOBS_SERVICE_DATA_DIR"
 MAX_LINE_BYTES = 256 * 1024
 TRUNCATED = " [truncated: the line was longer than 256 KB]"
 _docker_answer: tuple[bool, str] | None = None
@@ -190,6 +197,7 @@ class RunContext:
     metric_file: Path | None = None
     vertex: dict[str, Any] | None = None  # the record's ``vertex`` section for Vertex AI jobs
     gcs_root: Path | None = None  # the job's /gcs view (Vertex jobs), exported as TRAINJOBS_GCS_ROOT
+    service_dir: Path | None = None  # the service's data dir, exported as TRAINJOBS_SERVICE_DATA_DIR
 
 
 class Cluster:
@@ -203,12 +211,14 @@ class Cluster:
         self.started_at = 0.0
         self.ended_at = 0.0
         self._pool_cluster: dict[str, list[str]] = {}
+        self.marker = "=".join(new_marker(RUN_MARKER))  # in every replica's environment: finds its orphans
 
     # ----------------------------------------------------------------------------- starting
     def _env(self, plan: ReplicaPlan, cluster: dict[str, list[str]]) -> dict[str, str]:
         ctx = self.ctx
         env = dict(os.environ)
-        for key in ("TF_CONFIG", "CLUSTER_SPEC", "CLOUD_ML_TRIAL_ID", "CLOUD_ML_HP_METRIC_FILE", *VERTEX_ENV):
+        for key in ("TF_CONFIG", "CLUSTER_SPEC", "CLOUD_ML_TRIAL_ID", "CLOUD_ML_HP_METRIC_FILE", *VERTEX_ENV,
+                    SERVICE_MARKER):
             env.pop(key, None)
         task: dict[str, Any] = {"type": plan.task_type, "index": plan.index}
         if ctx.trial_id is not None:
@@ -223,6 +233,9 @@ class Cluster:
         env["CLOUD_ML_PROJECT_ID"] = ctx.project
         env["STORAGE_EMULATOR_HOST"] = ctx.storage_endpoint
         env["PYTHONUNBUFFERED"] = "1"
+        env[RUN_MARKER] = self.marker.split("=", 1)[1]
+        if ctx.service_dir is not None:
+            env[SERVICE_MARKER] = str(ctx.service_dir)
         if ctx.trial_id is not None:
             env["CLOUD_ML_TRIAL_ID"] = ctx.trial_id
         if ctx.metric_file is not None:
@@ -400,70 +413,31 @@ class Cluster:
         return message
 
     def kill(self, grace: float = KILL_GRACE) -> None:
-        """Terminate every replica's process group and descendants (SIGTERM, then SIGKILL after ``grace`` s)."""
+        """Terminate every replica's process group and descendants, even orphaned ones (found by the run's
+        environment marker): SIGTERM, then SIGKILL after ``grace`` s."""
         alive = []
-        strays: list[int] = []
+        strays = with_environ(self.marker)
         for replica in self.replicas:
-            if replica.proc.poll() is None:
-                strays += descendants(replica.proc.pid)
-            try:
-                os.killpg(replica.proc.pid, signal.SIGTERM)
+            running = replica.proc.poll() is None
+            strays += kill_tree(replica.proc.pid, signal.SIGTERM, tree=running)
+            if running:
                 alive.append(replica)
-            except (ProcessLookupError, PermissionError):
-                pass
             if replica.plan and self._uses_docker:
                 subprocess.run(
                     ["docker", "kill", self._container_name(replica.plan)],
                     capture_output=True,
                     check=False,
                 )
-        _signal_all(strays, signal.SIGTERM)
+        signal_all(strays, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for replica in alive:
             try:
                 replica.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
-            try:
-                os.killpg(replica.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        for replica in self.replicas:
+            kill_tree(replica.proc.pid, signal.SIGKILL, tree=False)
             replica.proc.wait()
-        _signal_all(strays, signal.SIGKILL)
+        signal_all([*strays, *with_environ(self.marker)], signal.SIGKILL)
         if not self.ended_at:
             self.ended_at = time.time()
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of ``pid``, from /proc (Linux; empty elsewhere). Found through parent links, so
-    it includes children that left the process group with setsid(), but not ones already orphaned."""
-    children: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _signal_all(pids: list[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass

@@ -4,7 +4,8 @@ Installed trees live in ``<data-dir>/cache/packages/<sha256>/`` and are put on t
 the trainer runs with the service's own interpreter, so dependencies already installed there need no
 network. A second job whose package has the same bytes skips the install entirely. Dependencies
 (``install_requires``) are not installed: the ones missing from the service's environment are reported.
-A build runs in its own session and is killed when ``interrupt`` raises (cancel, maxWaitTime).
+A build runs in its own session and is killed, with every process it started (setsid() children too),
+when ``interrupt`` raises (cancel, maxWaitTime).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_trainjobs.processes import kill_tree, new_marker
+
+BUILD_MARKER = "TRAINJOBS_BUILD_ID"  # in the build's environment: finds what it started, even orphaned
 _BUILD = (
     "import importlib, sys\n"
     "module, _, attr = sys.argv[2].partition(':')\n"
@@ -68,31 +72,39 @@ def _unpack_wheel(wheel: Path, target: Path) -> None:
 
 
 def _build(src: Path, out: Path, name: str, interrupt: Callable[[], None]) -> str:
-    """Build ``src`` to a wheel in ``out``; returns the wheel's file name. Killed (whole session) when
-    ``interrupt`` raises; the exception is re-raised."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _BUILD, str(out), _build_backend(src)],
-        cwd=src, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )
-    try:
-        while True:
-            try:
-                stdout, stderr = proc.communicate(timeout=0.05)
-                break
-            except subprocess.TimeoutExpired:
-                interrupt()
-    except BaseException:
+    """Build ``src`` to a wheel in ``out``; returns the wheel's file name. When ``interrupt`` raises, the build
+    and everything it started (setsid() children too) are killed and the exception is re-raised.
+
+    Output goes to files, not pipes: a child the build leaves behind cannot hold a pipe open and hang the wait.
+    """
+    key, value = new_marker(BUILD_MARKER)
+    log_dir = out.parent
+    with open(log_dir / "build.out", "w+") as stdout, open(log_dir / "build.err", "w+") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _BUILD, str(out), _build_backend(src)],
+            cwd=src, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, text=True,
+            start_new_session=True, env=dict(os.environ, **{key: value}),
+        )
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        proc.communicate()
-        raise
+            while True:
+                try:
+                    proc.wait(timeout=0.05)
+                    break
+                except subprocess.TimeoutExpired:
+                    interrupt()
+        except BaseException:
+            kill_tree(proc.pid, signal.SIGKILL, marker=f"{key}={value}")
+            proc.wait()
+            raise
+        finally:
+            kill_tree(proc.pid, signal.SIGKILL, marker=f"{key}={value}", tree=False)  # what it left running
+        stdout.seek(0)
+        stderr.seek(0)
+        out_text, err_text = stdout.read(), stderr.read()
     if proc.returncode != 0:
-        tail = "\n".join((stderr or stdout).strip().splitlines()[-10:])
+        tail = "\n".join((err_text or out_text).strip().splitlines()[-10:])
         raise PackageError(f"packageUris: building {name} failed (exit {proc.returncode}):\n{tail}")
-    return stdout.strip().splitlines()[-1]
+    return out_text.strip().splitlines()[-1]
 
 
 def _install(archive: Path, target: Path, work: Path, interrupt: Callable[[], None]) -> None:

@@ -12,6 +12,7 @@ from support import (
     ml_client,
     process_alive,
     processes_gone,
+    setsid_build_prelude,
     slow_build_prelude,
     unique,
     upload,
@@ -92,6 +93,25 @@ def test_cancel_during_a_hanging_package_build(local_service: Any, tmp_path: Pat
     finally:
         store.close()
     assert states == ["QUEUED", "PREPARING", "CANCELLING", "CANCELLED"]
+
+
+def test_cancel_during_a_build_that_started_a_setsid_child(local_service: Any, tmp_path: Path) -> None:
+    pid_file = tmp_path / "build-pids.json"
+    sdist = make_sdist(tmp_path, "sidbuild", "setup(name='sidbuild', version='0.1', packages=['sidbuild'])",
+                       prelude=setsid_build_prelude(pid_file))
+    job_id = unique("sidbuild")
+    body = {"jobId": job_id, "trainingInput": {"scaleTier": "BASIC", "region": "us-central1", "pythonModule":
+                                               "sidbuild.task",
+                                               "packageUris": [upload(local_service.storage_endpoint, sdist)]}}
+    ml = ml_client(local_service.api_endpoint)
+    ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=body).execute()
+    pids = wait_for_file(pid_file)  # the build and its child that left the build's session
+    assert all(process_alive(p) for p in pids)
+
+    ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{job_id}", body={}).execute()
+
+    assert wait_for(ml, PROJECT, job_id, limit=30)["state"] == "CANCELLED"
+    assert processes_gone(pids), f"the build or its setsid() child {pids} survived the cancel"
 
 
 def test_max_running_time_cancels_job(local_service: Any, trainer_sdist: Path, tmp_path: Path) -> None:

@@ -32,3 +32,18 @@ def slow_build_prelude(pid_file: Path) -> str:
         f"    os.replace({str(pid_file)!r} + '.tmp', {str(pid_file)!r})\n"
         "    time.sleep(120)\n"
     )
+
+
+def setsid_build_prelude(pid_file: Path) -> str:
+    """setup.py code that, when building the wheel, starts a child that leaves its session (setsid) holding
+    the build's stdout/stderr, writes both pids to ``pid_file`` and then hangs."""
+    return (
+        "if 'bdist_wheel' in sys.argv:\n"
+        "    import subprocess\n"
+        "    child = subprocess.Popen([sys.executable, '-c', 'import os, time; os.setsid(); time.sleep(120)'])\n"
+        "    while os.getsid(child.pid) == os.getsid(0):\n"
+        "        time.sleep(0.01)\n"
+        f"    open({str(pid_file)!r} + '.tmp', 'w').write('[%d, %d]' % (os.getpid(), child.pid))\n"
+        f"    os.replace({str(pid_file)!r} + '.tmp', {str(pid_file)!r})\n"
+        "    time.sleep(120)\n"
+    )
