@@ -22,6 +22,7 @@ from typing import Any
 
 from airflow_provider_trainjobs.local.cluster import (
     KILL_GRACE,
+    SERVICE_MARKER,
     Cluster,
     RunContext,
     docker_available,
@@ -30,6 +31,7 @@ from airflow_provider_trainjobs.local.cluster import (
 from airflow_provider_trainjobs.local.gcs_view import GcsView
 from airflow_provider_trainjobs.local.packages import PackageCache, PackageError
 from airflow_provider_trainjobs.local.store import Store, parse_rfc3339, rfc3339
+from airflow_provider_trainjobs.processes import signal_all, with_environ
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 ACTIVE = ("PREPARING", "RUNNING", "CANCELLING")
@@ -158,19 +160,24 @@ class Engine:
                      " a restart. Submit it again under a new jobId.")
 
     def _kill_leftovers(self, project: str, job_id: str) -> None:
-        """Kill trainer process groups a crashed service left behind (only if they are still this job's)."""
+        """Kill the trainers a crashed service left behind: the recorded process groups (only if they are
+        still this job's) and every process, orphaned setsid() children included, whose environment names
+        this job and this service's data dir (another service's trainers are never touched)."""
         import signal
 
+        job_entry = f"CLOUD_ML_JOB_ID={job_id}"
         for pid in self.store.pids(project, job_id):
             try:
                 environ = Path(f"/proc/{pid}/environ").read_bytes()
             except OSError:
                 continue
-            if f"CLOUD_ML_JOB_ID={job_id}".encode() in environ.split(b"\0"):
+            if job_entry.encode() in environ.split(b"\0"):
                 try:
                     os.killpg(pid, signal.SIGKILL)
                 except OSError:
                     pass
+        signal_all(with_environ(job_entry, f"CLOUD_ML_PROJECT_ID={project}", f"{SERVICE_MARKER}={self.data_dir}"),
+                   signal.SIGKILL)
 
     # ----------------------------------------------------------------------------- API
     def create(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -452,7 +459,8 @@ class Engine:
         if note:
             self.log(project, job_id, "WARNING", note)
         ctx = RunContext(project, job_id, training, workdir / "run", python_path, self.storage_endpoint,
-                         vertex=vertex, gcs_root=run.gcs.root if run.gcs is not None else None)
+                         vertex=vertex, gcs_root=run.gcs.root if run.gcs is not None else None,
+                         service_dir=self.data_dir)
         cluster = Cluster(ctx, plans, self.sink_for(project, job_id))
         run.clusters.append(cluster)
         cluster.start()

@@ -113,7 +113,7 @@ class _Tuning:
             self.project, self.job_id, self.training, workdir, self.python_path, self.engine.storage_endpoint,
             trial_id=trial_id, extra_args=[f"--{name}={value}" for name, value in params.items()],
             metric_file=metric_file, vertex=self.job.get("vertex"),
-            gcs_root=self.run.gcs.root if self.run.gcs is not None else None,
+            gcs_root=self.run.gcs.root if self.run.gcs is not None else None, service_dir=self.engine.data_dir,
         )
         cluster = Cluster(ctx, plans, self.engine.sink_for(self.project, self.job_id))
         record: dict[str, Any] = {"trialId": trial_id, "hyperparameters": dict(params), "state": "RUNNING",

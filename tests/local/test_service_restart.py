@@ -13,6 +13,7 @@ from support import (
     make_job,
     make_sdist,
     ml_client,
+    process_alive,
     processes_gone,
     slow_build_prelude,
     unique,
@@ -144,3 +145,43 @@ def test_a_graceful_stop_settles_running_jobs(tmp_path: Path, trainer_sdist: Pat
     assert "stopped while this job was RUNNING" in job["errorMessage"] and job["endTime"] >= job["startTime"]
     assert states[-2:] == ["RUNNING", "FAILED"]
     assert processes_gone(pids)
+
+
+def test_restart_kills_an_orphaned_setsid_child_but_not_another_services(tmp_path: Path, trainer_sdist: Path) -> None:
+    import subprocess
+    import sys
+
+    data_dir = tmp_path / "data"
+    pid_file = tmp_path / "pids.json"
+    job_id = unique("orphan")
+    service = start_service(data_dir)
+    try:
+        ml = ml_client(service.api_endpoint)
+        ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=make_job(
+            job_id, upload(service.storage_endpoint, trainer_sdist),
+            ["--mode", "setsid", "--pid-file", str(pid_file)])).execute()
+        trainer, child = wait_for_file(pid_file)
+    finally:
+        service.proc.send_signal(signal.SIGKILL)  # a crash: the trainer and its setsid() child are left behind
+        service.proc.wait()
+    os.kill(trainer, signal.SIGKILL)  # the child is now an orphan in its own session: no group or parent leads to it
+    assert processes_gone([trainer]) and process_alive(child)
+    # Same job id and project, but started by a service on another data dir: never this service's to kill.
+    stranger = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)"],
+        env=dict(os.environ, CLOUD_ML_JOB_ID=job_id, CLOUD_ML_PROJECT_ID=PROJECT,
+                 TRAINJOBS_SERVICE_DATA_DIR=str(tmp_path / "other")))
+    try:
+        with serving(data_dir) as restarted:
+            job = ml_client(restarted.api_endpoint).projects().jobs().get(
+                name=f"projects/{PROJECT}/jobs/{job_id}").execute()
+            assert job["state"] == "FAILED"
+            assert processes_gone([child]), "the restarted service must kill the orphaned setsid() child"
+            assert stranger.poll() is None, "another service's process was killed"
+    finally:
+        stranger.kill()
+        stranger.wait()
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
