@@ -13,12 +13,13 @@ import time
 import urllib.request
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 DEFAULT_PORT = 8765
 DEFAULT_STORAGE_PORT = 8766
 DEFAULT_DATA_DIR = "~/.trainjobs-local"
 PROJECT = "local-project"
+LOCK_FILE = "service.lock"  # in the data dir; held (flock) by the one service running on it
 
 
 def _add_service_options(parser: argparse.ArgumentParser) -> None:
@@ -66,16 +67,54 @@ def connection_line(port: int, storage_port: int) -> str:
     return "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT='" + json.dumps({"conn_type": "trainjobs", "extra": extra}) + "'"
 
 
+def _lock_data_dir(data_dir: Path) -> IO[str] | None:
+    """Take ``<data-dir>/service.lock`` for this process's lifetime (the open file holds the lock); None when
+    another service holds it. The file records the holder's pid."""
+    import fcntl
+
+    handle = open(data_dir / LOCK_FILE, "a+")  # noqa: SIM115 - open for as long as the service runs
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def _lock_holder(data_dir: Path) -> str:
+    try:
+        pid = (data_dir / LOCK_FILE).read_text().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""
+
+
 def serve(args: argparse.Namespace) -> int:
-    """Run in the foreground until SIGTERM/SIGINT; exit 1 with one line when a port cannot be bound."""
+    """Run in the foreground until SIGTERM/SIGINT; exit 1 with one line when a port cannot be bound or another
+    service already runs on the data dir."""
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_data_dir(data_dir)  # before the Store: a second service would take the first one's jobs
+    if lock is None:
+        print(f"trainjobs-local: --data-dir {data_dir}: another trainjobs-local service{_lock_holder(data_dir)}"
+              " already runs on this data dir; stop it or choose another --data-dir", file=sys.stderr, flush=True)
+        return 1
+    try:
+        return _serve_locked(args, data_dir)
+    finally:
+        lock.close()
+
+
+def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
     from airflow_provider_trainjobs.local.engine import Engine
     from airflow_provider_trainjobs.local.faults import Faults, FaultSettings
     from airflow_provider_trainjobs.local.server import LocalServer, serve_in_thread
     from airflow_provider_trainjobs.local.storage import StorageEmulator
     from airflow_provider_trainjobs.local.store import Store
 
-    data_dir = Path(args.data_dir).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
     faults = Faults(FaultSettings(
         error_rate=args.fault_error_rate,
         codes=[int(c) for c in str(args.fault_codes).split(",") if c.strip()],

@@ -128,3 +128,32 @@ def test_up_does_not_take_another_server_on_the_port_for_its_service(tmp_path: P
         _cli("down", "--data-dir", str(tmp_path / "svc"))
         other.shutdown()
         other.server_close()
+
+
+def test_a_second_service_on_the_same_data_dir_exits_and_leaves_the_first_ones_jobs_alone(
+        tmp_path: Path, trainer_sdist: Path) -> None:
+    from support import process_alive, wait_for_file
+
+    from airflow_provider_trainjobs.local.launcher import serving
+
+    data_dir = tmp_path / "data"
+    pid_file = tmp_path / "pids.json"
+    with serving(data_dir) as first:
+        ml = ml_client(first.api_endpoint)
+        job_id = f"shared_{_port()}"
+        ml.projects().jobs().create(parent="projects/local-project", body=make_job(
+            job_id, upload(first.storage_endpoint, trainer_sdist),
+            ["--mode", "sleep", "--pid-file", str(pid_file)])).execute()
+        pids = wait_for_file(pid_file)
+        wait_for(ml, "local-project", job_id, lambda j: j["state"] == "RUNNING")
+
+        second = _serve("--data-dir", str(data_dir), "--port", str(_port()), "--storage-port", str(_port()))
+
+        assert second.returncode == 1, second.stdout
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "--data-dir" in lines[0] and f"pid {first.proc.pid}" in lines[0], second.stderr
+        assert "AIRFLOW_CONN" not in second.stdout
+        job = ml.projects().jobs().get(name=f"projects/local-project/jobs/{job_id}").execute()
+        assert job["state"] == "RUNNING" and all(process_alive(p) for p in pids)
+        ml.projects().jobs().cancel(name=f"projects/local-project/jobs/{job_id}", body={}).execute()
+        assert wait_for(ml, "local-project", job_id)["state"] == "CANCELLED"
