@@ -1,10 +1,15 @@
 """Build a trainer's source distribution the way ``gcloud ai-platform jobs submit training --package-path`` does.
 
-``setup.py`` is looked for in the parent of the package dir; without one a minimal ``setup.py`` holding only
-that package is generated; a ``pyproject.toml``-only parent is built with its own backend. The build runs in a
-subprocess in a temporary build dir (the package dir and root files copied, other root dirs linked), so the
-user's tree is never written to and a user's ``setup.py`` cannot touch the Airflow worker; the resulting tarball is re-packed deterministically so an unchanged tree always
-gives the same bytes (and therefore the same content-addressed staging path).
+``setup.py`` is looked for in the parent of the package dir as given (a symlinked package dir is looked up beside
+the link, as gcloud does); without one a minimal ``setup.py`` holding only that package is generated; a
+``pyproject.toml``-only parent is built with its own backend. The build runs in a subprocess in a temporary
+build dir holding a copy of the package and of the project root's other files and dirs, so a ``setup.py`` that
+writes there writes into the copy. One case still reaches the user's tree: when the root's other dirs and files
+add up to more than :data:`COPY_BUDGET_BYTES`, the largest are symlinked instead of copied (each one logged as a
+warning) and a build that writes into one of those writes through the link. The build runs in its own session and
+is killed with everything it started on a timeout or an error (a task kill). The resulting tarball is re-packed
+deterministically so an unchanged tree always gives the same bytes (and therefore the same content-addressed
+staging path).
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ import hashlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from airflow_provider_trainjobs.processes import kill_tree, new_marker
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +37,11 @@ __all__ = ["BuiltPackage", "PackageSource", "PackagingError", "build_training_pa
 # 1980-01-01: the earliest time zip-based tools accept; every member of the tarball gets it.
 REPRODUCIBLE_MTIME = 315532800
 BUILD_TIMEOUT_SECONDS = 600
+# The project root's dirs and files beside the package are copied into the build dir up to this many bytes in
+# all (each file counted as at least 4 KiB, so many small files count too); beyond it the largest are linked.
+COPY_BUDGET_BYTES = 64 * 1024 * 1024
+_MIN_FILE_BYTES = 4096
+_BUILD_MARKER = "TRAINJOBS_SDIST_BUILD_ID"  # in the build's environment: finds what it started, even orphaned
 _OUTPUT_TAIL_LINES = 25
 # Left out of the build dir at the project root only: build leftovers, VCS dirs, virtualenvs and tool caches
 # (they would leak into or skew the sdist). Deeper down a dir of these names is the user's code (a
@@ -105,13 +118,15 @@ class PackageSource:
 
 
 def check_package_path(package_path: str | os.PathLike[str]) -> PackageSource:
-    """Every check on ``package_path`` that needs no build; raises :class:`PackagingError` naming the rule."""
-    package_dir = Path(package_path).expanduser()
-    if not package_dir.exists():
+    """Every check on ``package_path`` that needs no build; raises :class:`PackagingError` naming the rule.
+
+    The root is the parent of the path as given (not of a symlink's target), like gcloud."""
+    given = Path(package_path).expanduser()
+    if not given.exists():
         raise PackagingError(f"package_path {str(package_path)!r} does not exist")
-    if not package_dir.is_dir():
+    if not given.is_dir():
         raise PackagingError(f"package_path {str(package_path)!r} is not a directory")
-    package_dir = package_dir.resolve()
+    package_dir = Path(os.path.abspath(given))
     if not (package_dir / "__init__.py").is_file():
         raise PackagingError(
             f"package_path {str(package_path)!r} has no __init__.py: the trainer must be a Python package"
@@ -147,42 +162,95 @@ def build_training_package(package_path: str | os.PathLike[str], output_dir: str
                 # Only the package goes into the build dir, next to a generated setup.py (never written to the
                 # user's tree).
                 work.mkdir()
-                _copy_package(package_dir, work / package_dir.name)
+                _copy_tree(package_dir.resolve(), work / package_dir.name)
                 (work / "setup.py").write_text(_GENERATED_SETUP.format(name=package_dir.name), encoding="utf-8")
             else:
                 _mirror_project(root, package_dir, work)
         except (OSError, shutil.Error) as err:
             raise PackagingError(f"package_path {str(package_path)!r}: cannot prepare the build: {err}") from err
-        raw = _run_build(work, dist, use_setup_py=(work / "setup.py").is_file(), package_path=str(package_path))
+        raw = _run_build(work, dist, Path(tmp) / "build.log", use_setup_py=(work / "setup.py").is_file(),
+                         package_path=str(package_path))
         target = out_dir / raw.name
         digest = _repack(raw, target)
     return BuiltPackage(path=target, sha256=digest, generated_setup=generated)
 
 
 def _mirror_project(root: Path, package_dir: Path, work: Path) -> None:
-    """Lay out the project in ``work`` for a build that cannot write to (or read beyond need from) ``root``.
+    """Lay out the project in ``work`` so the build writes into copies, never into ``root``.
 
-    The package dir and the root's files are copied (a ``setup.py`` that rewrites a file there rewrites the
-    copy); every other dir of the root is a symlink to the original, so big data or checkpoint dirs beside
-    ``setup.py`` cost nothing and are only read if the build asks for them. Build leftovers at the root are
-    left out; special files and dangling or looping links are skipped.
+    The package dir is always copied (links followed: shared code linked in is packaged). The root's other dirs
+    and files are copied too while they add up to at most :data:`COPY_BUDGET_BYTES`; past it the largest are
+    symlinked to the originals instead (logged), so a big data or checkpoint dir beside ``setup.py`` costs
+    nothing. Build leftovers at the root are left out; special files and dangling or looping links are skipped.
     """
     work.mkdir()
+    entries: list[tuple[Path, int]] = []
     for entry in sorted(root.iterdir()):
         if entry == package_dir:
-            _copy_package(package_dir, work / entry.name)
+            _copy_tree(package_dir.resolve(), work / entry.name)
         elif _is_root_leftover(entry) or any(fnmatch.fnmatch(entry.name, p) for p in _CACHES):
             continue
         elif entry.is_dir():
             target = entry.resolve()
-            if target == root or target in root.parents:
+            if target == root.resolve() or target in root.resolve().parents:
                 log.warning("skipped %s: a link back to the project (a loop)", entry)
             else:
-                (work / entry.name).symlink_to(target, target_is_directory=True)
+                entries.append((entry, _tree_size(entry, COPY_BUDGET_BYTES)))
         elif entry.is_file():
-            shutil.copy2(entry, work / entry.name)
+            entries.append((entry, max(entry.stat().st_size, _MIN_FILE_BYTES)))
         else:
             log.warning("skipped %s: a dangling link or a special file", entry)
+    total = sum(size for _, size in entries)
+    linked: set[Path] = set()
+    for entry, size in sorted(entries, key=lambda item: -item[1]):
+        if total <= COPY_BUDGET_BYTES:
+            break
+        linked.add(entry)
+        total -= size
+    for entry, size in entries:
+        if entry in linked:
+            log.warning("%s is linked into the build dir, not copied: the project root's dirs and files beside the "
+                        "package are over the %s copy budget (COPY_BUDGET_BYTES) and it is among the largest (%s);"
+                        " a setup.py that writes into it writes into your tree", entry, _mib(COPY_BUDGET_BYTES),
+                        ("over " if size > COPY_BUDGET_BYTES else "") + _mib(size))
+            (work / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+        elif entry.is_dir():
+            _copy_tree(entry.resolve(), work / entry.name)
+        else:
+            shutil.copy2(entry, work / entry.name)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def _tree_size(top: Path, limit: int) -> int:
+    """Bytes of the files under ``top`` as :func:`_copy_tree` would copy them (links followed, each real dir
+    once, caches left out, each file at least 4 KiB); stops counting once past ``limit``."""
+    total = 0
+    seen: set[Path] = set()
+    todo = [top]
+    while todo and total <= limit:
+        current = todo.pop()
+        real = current.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            children = list(os.scandir(current))
+        except OSError:
+            continue
+        for child in children:
+            if any(fnmatch.fnmatch(child.name, p) for p in _CACHES):
+                continue
+            try:
+                if child.is_dir():
+                    todo.append(Path(child.path))
+                elif child.is_file():
+                    total += max(child.stat().st_size, _MIN_FILE_BYTES)
+            except OSError:
+                continue
+    return total
 
 
 def _is_root_leftover(entry: Path) -> bool:
@@ -191,16 +259,16 @@ def _is_root_leftover(entry: Path) -> bool:
     return any(fnmatch.fnmatch(entry.name, pattern) for pattern in _ROOT_LEFTOVERS)
 
 
-def _copy_package(package_dir: Path, target: Path) -> None:
-    """Copy the package dir following links (shared code linked in is packaged), minus caches and loops."""
+def _copy_tree(top: Path, target: Path) -> None:
+    """Copy the real dir ``top`` following links, minus caches, special files and links that loop back."""
 
     def ignore(src: str, names: list[str]) -> set[str]:
         # The real dirs on the way here (links followed): a link to one of them, or to a dir above one of
         # them, would bring the copy back to this point forever.
-        chain, logical = set(package_dir.parents), Path(src)
+        chain, logical = set(top.parents), Path(src)
         while True:
             chain.add(logical.resolve())
-            if logical == package_dir or logical == logical.parent:
+            if logical == top or logical == logical.parent:
                 break
             logical = logical.parent
         chain.update(*(c.parents for c in list(chain)))
@@ -218,25 +286,46 @@ def _copy_package(package_dir: Path, target: Path) -> None:
                 skipped.add(name)
         return skipped
 
-    shutil.copytree(package_dir, target, ignore=ignore, ignore_dangling_symlinks=True)
+    shutil.copytree(top, target, ignore=ignore, ignore_dangling_symlinks=True)
 
 
-def _run_build(work: Path, dist: Path, *, use_setup_py: bool, package_path: str) -> Path:
-    """Run the sdist build in a fresh interpreter and return the tarball it wrote into ``dist``."""
+def _run_build(work: Path, dist: Path, log_path: Path, *, use_setup_py: bool, package_path: str) -> Path:
+    """Run the sdist build in a fresh interpreter in its own session and return the tarball it wrote into
+    ``dist``. On a timeout or any exception (a task kill) the build and everything it started are killed.
+
+    Output goes to ``log_path``, not a pipe: a child the build leaves behind cannot hang the wait on it."""
     if use_setup_py:
         cmd = [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(dist), "--formats=gztar"]
     else:
         cmd = [sys.executable, "-c", _PEP517_RUNNER, str(dist)]
-    env = dict(os.environ, SOURCE_DATE_EPOCH=str(REPRODUCIBLE_MTIME), PYTHONDONTWRITEBYTECODE="1")
-    try:
-        proc = subprocess.run(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=BUILD_TIMEOUT_SECONDS, check=False)
-    except subprocess.TimeoutExpired:
-        raise PackagingError(f"building {package_path!r} took longer than {BUILD_TIMEOUT_SECONDS}s") from None
+    key, value = new_marker(_BUILD_MARKER)
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(REPRODUCIBLE_MTIME), PYTHONDONTWRITEBYTECODE="1",
+               PYTHONUNBUFFERED="1", **{key: value})
+    timed_out = False
+    with open(log_path, "w+", encoding="utf-8", errors="replace") as output:
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            proc.wait(timeout=BUILD_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        except BaseException:
+            kill_tree(proc.pid, signal.SIGKILL, marker=f"{key}={value}")
+            proc.wait()
+            raise
+        if timed_out:
+            kill_tree(proc.pid, signal.SIGKILL, marker=f"{key}={value}")
+            proc.wait()
+        else:
+            kill_tree(proc.pid, signal.SIGKILL, marker=f"{key}={value}", tree=False)  # what it left running
+        output.seek(0)
+        tail = "\n".join(output.read().strip().splitlines()[-_OUTPUT_TAIL_LINES:])
+    if timed_out:
+        raise PackagingError(f"building {package_path!r} took longer than {BUILD_TIMEOUT_SECONDS}s and was stopped;"
+                             f" last output:\n{tail}")
     what = "setup.py sdist" if use_setup_py else "the pyproject.toml build backend"
     tarballs = sorted(dist.glob("*.tar.gz"))
     if proc.returncode != 0 or len(tarballs) != 1:
-        tail = "\n".join(proc.stdout.strip().splitlines()[-_OUTPUT_TAIL_LINES:])
         reason = f"exited with {proc.returncode}" if proc.returncode else f"produced {len(tarballs)} .tar.gz files"
         raise PackagingError(f"building {package_path!r} with {what} failed ({reason}); last output:\n{tail}")
     return tarballs[0]

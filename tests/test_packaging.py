@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 import tarfile
 import textwrap
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_trainjobs import packaging
 from airflow_provider_trainjobs.packaging import REPRODUCIBLE_MTIME, PackagingError, build_training_package
 
 SEED_SETUP = """\
@@ -337,7 +340,7 @@ def test_an_unreadable_file_is_one_packaging_error_naming_package_path(tmp_path:
         build_training_package(str(trainer))
 
 
-def test_dirs_beside_the_package_are_not_copied_but_are_there_for_the_build(tmp_path: Path) -> None:
+def test_dirs_beside_the_package_are_there_for_the_build_special_files_skipped(tmp_path: Path) -> None:
     project = tmp_path / "proj"
     trainer = write_seed_project(project)
     # A copy of data/ would stop at the named pipe (shutil refuses to copy one; reading it would block).
@@ -354,3 +357,106 @@ def test_dirs_beside_the_package_are_not_copied_but_are_there_for_the_build(tmp_
     assert {"trainer-0.1/helpers/__init__.py", "trainer-0.1/data/train.csv"} <= set(names), names
     assert not any("stream" in n for n in names)
     assert snapshot(project) == before
+
+
+def test_a_symlinked_package_dir_is_built_with_the_setup_py_beside_the_link(tmp_path: Path) -> None:
+    shared = tmp_path / "libs" / "trainer"
+    shared.mkdir(parents=True)
+    (shared / "__init__.py").write_text("")
+    (shared / "task.py").write_text("print('trained')\n")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "setup.py").write_text("from setuptools import setup\nsetup(name='myapp', version='0.1', packages=['trainer'])\n")
+    (app / "trainer").symlink_to(Path("..") / "libs" / "trainer", target_is_directory=True)
+    before = snapshot(tmp_path)
+
+    built = build_training_package(app / "trainer")
+
+    assert built.path.name == "myapp-0.1.tar.gz" and not built.generated_setup
+    assert "myapp-0.1/trainer/task.py" in members(built.path)
+    assert snapshot(tmp_path) == before
+
+
+WRITING_SETUP = """\
+import os
+from setuptools import setup
+with open(os.path.join("data", "train.csv"), "a") as f:
+    f.write("3,4\\n")
+with open(os.path.join("data", "made-by-setup.txt"), "w") as f:
+    f.write("written")
+with open({report!r}, "w") as f:
+    f.write(__import__("json").dumps({{n: os.path.islink(n) for n in ("data", "big", "notes.txt")}}))
+setup(name="trainer", version="0.1", packages=["trainer"])
+"""
+
+
+def test_a_setup_py_writing_into_a_root_dir_leaves_the_users_tree_unchanged(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project, with_setup=False)
+    report = tmp_path / "report.json"
+    (project / "setup.py").write_text(WRITING_SETUP.format(report=str(report)))
+    (project / "data").mkdir()
+    (project / "data" / "train.csv").write_text("x,y\n1,2\n")
+    (project / "notes.txt").write_text("notes")
+    before = snapshot(project)
+
+    build_training_package(trainer)
+
+    assert json.loads(report.read_text()) == {"data": False, "big": False, "notes.txt": False}
+    assert snapshot(project) == before
+
+
+def test_root_dirs_over_the_copy_budget_are_linked_largest_first_and_logged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(packaging, "COPY_BUDGET_BYTES", 64 * 1024)
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project, with_setup=False)
+    report = tmp_path / "report.json"
+    (project / "setup.py").write_text(WRITING_SETUP.format(report=str(report)))
+    (project / "data").mkdir()
+    (project / "data" / "train.csv").write_text("x,y\n1,2\n")
+    (project / "big").mkdir()
+    (project / "big" / "weights.bin").write_bytes(b"\0" * 100 * 1024)  # alone over the 64 KiB budget
+    (project / "notes.txt").write_text("notes")
+    before = snapshot(project)
+
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_trainjobs.packaging"):
+        build_training_package(trainer)
+
+    assert json.loads(report.read_text()) == {"data": False, "big": True, "notes.txt": False}
+    linked = [r.getMessage() for r in caplog.records if "linked into the build dir" in r.getMessage()]
+    assert len(linked) == 1 and str(project / "big") in linked[0] and "0.1 MiB copy budget" in linked[0], linked
+    assert snapshot(project) == before  # the setup.py wrote only into data/, a copy
+
+
+TIMEOUT_SETUP = """\
+import os, subprocess, sys, time
+print("configuring step 1")
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+orphan = subprocess.Popen([sys.executable, "-c", "import os, time; os.setsid(); time.sleep(120)"])
+while os.getsid(orphan.pid) == os.getsid(0):
+    time.sleep(0.01)
+with open({pids!r} + ".tmp", "w") as f:
+    f.write("[%d, %d, %d]" % (os.getpid(), child.pid, orphan.pid))
+os.replace({pids!r} + ".tmp", {pids!r})
+print("configuring step 2")
+time.sleep(120)
+"""
+
+
+def test_a_build_over_the_timeout_is_killed_with_its_children_and_reports_its_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from support import processes_gone
+
+    monkeypatch.setattr(packaging, "BUILD_TIMEOUT_SECONDS", 5)
+    project = tmp_path / "proj"
+    trainer = write_seed_project(project, with_setup=False)
+    pids_file = tmp_path / "pids.json"
+    (project / "setup.py").write_text(TIMEOUT_SETUP.format(pids=str(pids_file)))
+
+    with pytest.raises(PackagingError, match=r"took longer than 5s") as caught:
+        build_training_package(trainer)
+
+    assert "configuring step 1" in str(caught.value) and "configuring step 2" in str(caught.value)
+    pids = json.loads(pids_file.read_text())
+    assert processes_gone(pids), f"the build or its children {pids} outlived the timeout"
