@@ -16,6 +16,16 @@ from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
 from airflow_provider_trainjobs.operators._common import clean_str
 
 
+def clean_packages(packages: Sequence[str] | str | None) -> list[str]:
+    """``packages`` as a list without blank entries: a string is split on commas (gcloud's ``--packages``), so
+    a template that renders to ``""`` or ``" , "`` means no packages, not an entry the staging hook rejects."""
+    if packages is None:
+        return []
+    entries = packages.split(",") if isinstance(packages, str) else list(packages)
+    return [entry.strip() if isinstance(entry, str) else entry for entry in entries
+            if not isinstance(entry, str) or entry.strip()]
+
+
 class PackageTrainingAppOperator(BaseOperator):
     """Package a trainer (``package_path``) and stage it with ``packages``; return the ``gs://`` URIs.
 
@@ -68,14 +78,15 @@ class PackageTrainingAppOperator(BaseOperator):
         from airflow_provider_trainjobs.packaging import PackagingError
 
         package_path = clean_str(self.package_path)
-        if not package_path and not self.packages:
+        packages = clean_packages(self.packages)
+        if not package_path and not packages:
             raise AirflowFailException("package_path/packages: give a trainer package dir, packages to stage, or both")
         hook = StagingHook(self.gcp_conn_id, project_id=self.project_id)
         job_id = self.resolve_job_id(context)
         try:
             # Every argument is checked before the build, the build before any upload (hooks/staging.py).
             staged = hook.stage_training_packages(
-                package_path=package_path, packages=self.packages, job_id=job_id,
+                package_path=package_path, packages=packages, job_id=job_id,
                 staging_bucket=clean_str(self.staging_bucket), job_dir=clean_str(self.job_dir),
             )
         except (StagingError, PackagingError) as err:

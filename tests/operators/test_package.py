@@ -123,6 +123,20 @@ def test_nothing_to_package_is_an_error(storage_conn: dict[str, str]) -> None:
         run(make_operator(staging_bucket="b-1"))
 
 
+@pytest.mark.parametrize("packages", [" , ", "", ["  "], [" ", ""]])
+def test_blank_rendered_packages_alone_fail_at_once_as_nothing_to_package(storage_conn: dict[str, str],
+                                                                         packages: Any) -> None:
+    with pytest.raises(AirflowFailException, match="package_path/packages: give a trainer package dir"):
+        run(make_operator(packages=packages, staging_bucket="b-1"))
+
+
+def test_blank_entries_of_packages_are_dropped(bucket: storage.Bucket, tmp_path: Path) -> None:
+    trainer = write_seed_project(tmp_path / "app")
+    uris = run(make_operator(package_path=str(trainer), packages=" , gs://shared-deps/dep1-1.0.tar.gz, ",
+                             staging_bucket=bucket.name))
+    assert uris[0] == "gs://shared-deps/dep1-1.0.tar.gz" and len(uris) == 2 and uris[1].endswith("trainer-0.1.tar.gz")
+
+
 def test_missing_destination_fails_before_building(storage_conn: dict[str, str], tmp_path: Path) -> None:
     trainer = write_seed_project(tmp_path / "app")
     (tmp_path / "app" / "setup.py").write_text("raise SystemExit('must not be built')\n")
