@@ -38,6 +38,9 @@ from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES
 ON_CONFLICT = ("attach", "fail", "suffix")
 MAX_SUFFIX = 100
 HTTP_TIMEOUT = 60.0
+# Log reads are a side show of the wait: a logging endpoint that stops answering must not hold a poll (and
+# the deadline checks after it) for the full HTTP_TIMEOUT. The wait loop reads them without retries.
+LOG_HTTP_TIMEOUT = 10.0
 
 
 class TrainingJobHook(TrainJobsBaseHook):
@@ -97,7 +100,8 @@ class TrainingJobHook(TrainJobsBaseHook):
             endpoint = settings.api_endpoint or f"https://{region or self._region()}-aiplatform.googleapis.com"
         else:
             name, version, endpoint = "ml", "v1", settings.api_endpoint
-        http = google_auth_httplib2.AuthorizedHttp(self.get_credentials(), http=httplib2.Http(timeout=HTTP_TIMEOUT))
+        timeout = LOG_HTTP_TIMEOUT if api == "logging" else HTTP_TIMEOUT
+        http = google_auth_httplib2.AuthorizedHttp(self.get_credentials(), http=httplib2.Http(timeout=timeout))
         return build(
             name,
             version,

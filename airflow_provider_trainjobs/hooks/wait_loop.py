@@ -4,8 +4,9 @@
 entries, cancel the job, sleep) and receives the results; a driver performs each step, with
 blocking calls (``TrainingJobHook.wait_for_job``) or awaited ones (``async_wait_for_job``, which
 the trigger uses). A failed step is thrown back into the generator, which decides: a transient
-poll failure does not count as a state check and is retried with backoff until ``max_poll_failures``
-consecutive failures, a log failure never fails the wait.
+poll failure does not count as a state check and is retried with backoff until ``retry.max_retries``
+consecutive failures; a log failure never fails the wait, and after ``retry.max_retries`` consecutive
+transient ones (or one permanent one) the loop stops reading logs for the rest of the wait.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded,
 from airflow_provider_trainjobs.hooks.logs import LogCursor, entry_level, format_entry
 from airflow_provider_trainjobs.hooks.retry import RetryPolicy, is_transient
 from airflow_provider_trainjobs.spec.results import tuning_progress
-from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES, evaluate
+from airflow_provider_trainjobs.spec.waiting import evaluate
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class WaitState:
     last_progress: str | None = None
     job: dict[str, Any] | None = None
     stream_logs: bool = True
+    log_failures: int = 0  # consecutive transient failures to read the logs
 
 
 def wait_steps(
@@ -97,12 +99,9 @@ def wait_steps(
         failures = 0
         state.job = job
         current = job.get("state") or "STATE_UNSPECIFIED"
-        changed, final = current != state.last_state, current in TERMINAL_STATES
-        if changed and not final:
-            log.info("Job %s is %s", job_id, current)
         if state.stream_logs:
-            yield from _tail(job_id, state, log)
-        if changed and final:  # after the trainer's last lines, so the log reads in order
+            yield from _tail(job_id, state, log, retry)
+        if current != state.last_state:  # after the lines that led to it, so the log reads in order
             log.info("Job %s is %s", job_id, current)
         state.last_state = current
         progress = tuning_progress(job)
@@ -132,16 +131,28 @@ def wait_steps(
         yield Sleep(poll_interval)
 
 
-def _tail(job_id: str, state: WaitState, log: Any) -> Generator[Step, Any, None]:
-    """Fetch and print the new log entries; a transient failure waits for the next poll, others stop tailing."""
+def _tail(job_id: str, state: WaitState, log: Any, retry: RetryPolicy) -> Generator[Step, Any, None]:
+    """Fetch and print the new log entries.
+
+    A transient failure waits for the next poll, up to ``retry.max_retries`` in a row (at least one);
+    past that, or on any other failure, tailing stops for the rest of the wait (the job is still polled).
+    """
     try:
         entries = yield FetchLogs(state.cursor)
     except Exception as err:
         if not is_transient(err):
             log.warning("Not streaming the logs of job %s any more: %s", job_id, err)
             state.stream_logs = False
+            return
+        state.log_failures += 1
+        if state.log_failures >= max(1, retry.max_retries):
+            log.warning("Not streaming the logs of job %s any more: %d reads failed in a row, the last with: %s",
+                        job_id, state.log_failures, err)
+            state.stream_logs = False
         else:
-            log.info("Could not fetch the logs of job %s this time: %s", job_id, err)
+            log.info("Could not fetch the logs of job %s this time (%d in a row): %s", job_id, state.log_failures,
+                     err)
         return
+    state.log_failures = 0
     for entry in state.cursor.advance(entries):
         log.log(entry_level(entry), "%s", format_entry(entry))

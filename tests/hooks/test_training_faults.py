@@ -106,12 +106,16 @@ def tls_eof_endpoint() -> Iterator[tuple[str, list[int]]]:
     """An https endpoint on 127.0.0.1 whose server reads the TLS hello and hangs up (an SSL EOF, the blip a
     proxy or load balancer produces); yields the endpoint and the list counting connections."""
     server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)  # so the loop sees ``stop`` (closing the socket does not wake accept())
     connections: list[int] = []
+    stop = threading.Event()
 
     def serve() -> None:
-        while True:
+        while not stop.is_set():
             try:
                 conn, _ = server.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             connections.append(1)
@@ -123,6 +127,7 @@ def tls_eof_endpoint() -> Iterator[tuple[str, list[int]]]:
     try:
         yield f"https://127.0.0.1:{server.getsockname()[1]}", connections
     finally:
+        stop.set()
         server.close()
         thread.join(timeout=5)
 
@@ -170,3 +175,59 @@ def test_cancel_gives_up_within_its_short_budget(tiny_package: str, local_conn: 
     assert info.value.transient and info.value.status == 503
     assert 1 <= spent < 51  # stopped by the seconds budget, long before 50 retries
     hook.cancel_job(job_id)
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[tuple[str, list[socket.socket]]]:
+    """An http endpoint on 127.0.0.1 that accepts connections and never answers (a silently dropping
+    proxy); yields the endpoint and the list counting connections."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    connections: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            connections.append(conn)  # held open, never answered
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", connections
+    finally:
+        stop.set()
+        server.close()
+        for conn in connections:
+            conn.close()
+        thread.join(timeout=5)
+
+
+def test_a_silent_logging_endpoint_stops_the_tailing_not_the_wait(
+        tiny_package: str, local_service: Any, silent_endpoint: tuple[str, list[socket.socket]],
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Jobs on the real local service, logs on an endpoint that never answers: each read gives up after the
+    (here shortened) log timeout, and after max_retries reads in a row the wait stops asking for logs, warns
+    once, and still returns the SUCCEEDED job."""
+    import airflow_provider_trainjobs.hooks.training as training
+
+    endpoint, connections = silent_endpoint
+    monkeypatch.setattr(training, "LOG_HTTP_TIMEOUT", 0.2)
+    extras = {**local_service.conn_extras(), "logging_endpoint": endpoint}
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", json.dumps({"conn_type": "trainjobs", "extra": extras}))
+    hook = make_hook(max_retries=2)
+    job_id = unique("fault_silentlogs")
+    hook.create_job(tiny_job(job_id, tiny_package, lines=1, sleep=1.5))
+    with caplog.at_level(logging.INFO, logger="fault-tests"):
+        final = hook.wait_for_job(job_id, poll_interval=0.05, log=LOG)
+    assert final["state"] == "SUCCEEDED"
+    messages = [r.getMessage() for r in caplog.records if r.name == LOG.name]
+    stopped = [m for m in messages if m.startswith(f"Not streaming the logs of job {job_id}")]
+    assert len(stopped) == 1 and "2 reads failed in a row" in stopped[0]
+    # two reads (httplib2 may reconnect once per read), not one per poll for the rest of the job
+    assert 2 <= len(connections) <= 4

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pytest
-from support import tiny_job, unique
+from support import tiny_job, unique, wait_for_state
 
 from airflow_provider_trainjobs.hooks.errors import (
     JobSpecConflict,
@@ -45,6 +45,23 @@ def test_create_get_and_wait_for_success(tiny_package: str, caplog: pytest.LogCa
         assert sum(m.endswith(f"tiny line {n} of 3") and m.startswith("[master-replica-0]") for m in messages) == 1
     last_line = max(i for i, m in enumerate(messages) if m.endswith("tiny line 3 of 3"))
     assert messages.index(f"Job {job_id} is SUCCEEDED") > last_line  # the outcome after the trainer's output
+
+
+def test_running_is_logged_after_the_service_lines_that_led_to_it(tiny_package: str,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """The first poll already sees RUNNING and brings the service's provisioning lines with it: they are
+    printed first, then the transition, so the task log reads in the order things happened."""
+    hook = make_hook()
+    job_id = unique("hook_order")
+    hook.create_job(tiny_job(job_id, tiny_package, lines=1, sleep=2))
+    wait_for_state(hook, job_id, {"RUNNING", "SUCCEEDED"})
+    with caplog.at_level(logging.INFO):
+        hook.wait_for_job(job_id, poll_interval=0.1, log=LOG)
+    messages = [r.getMessage() for r in caplog.records if r.name == LOG.name]
+    provisioned = messages.index(next(m for m in messages if m.endswith("Waiting for job to be provisioned.")))
+    running = [i for i, m in enumerate(messages) if m.startswith(f"Job {job_id} is ")]
+    assert running and running[0] > provisioned
+    assert messages[running[0]] in (f"Job {job_id} is RUNNING", f"Job {job_id} is SUCCEEDED")
 
 
 def test_failed_job_raises_with_the_error_message(tiny_package: str) -> None:

@@ -103,3 +103,46 @@ def test_tuning_progress_is_logged_once_per_change(caplog: pytest.LogCaptureFixt
     progress = [r.getMessage() for r in caplog.records if "trials done" in r.getMessage()]
     assert progress == ["Job j: 0/3 trials done", "Job j: 1/3 trials done, best accuracy=0.5 (trial 1)",
                         "Job j: 2/3 trials done, best accuracy=0.75 (trial 2)"]
+
+
+def test_consecutive_transient_log_failures_stop_tailing_once_and_a_success_resets_the_count(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """max_retries=2: one failure, a success (count reset), one failure keep tailing; the second failure in a
+    row stops it with one warning, and later polls do not ask for logs again."""
+    state = WaitState()
+    gen = steps(state)
+    next(gen)
+    running = {"jobId": "j", "state": "RUNNING"}
+    blip = TrainingJobApiError("reading the logs failed: connection error: timed out", transient=True)
+    with caplog.at_level(logging.INFO, logger="wait-loop-tests"):
+        assert isinstance(gen.send(running), FetchLogs)
+        assert isinstance(gen.throw(blip), Sleep) and state.log_failures == 1 and state.stream_logs
+        assert isinstance(next(gen), Poll)
+        assert isinstance(gen.send(running), FetchLogs)
+        assert isinstance(gen.send([]), Sleep) and state.log_failures == 0
+        for failures in (1, 2):
+            assert isinstance(next(gen), Poll)
+            assert isinstance(gen.send(running), FetchLogs)
+            assert isinstance(gen.throw(blip), Sleep) and state.log_failures == failures
+        assert not state.stream_logs
+        for _ in range(3):  # polled on, logs never asked for again
+            assert isinstance(next(gen), Poll)
+            assert isinstance(gen.send(running), Sleep)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["Not streaming the logs of job j any more: 2 reads failed in a row, the last with: "
+                        "reading the logs failed: connection error: timed out"]
+
+
+def test_every_transition_is_logged_after_the_lines_that_preceded_it(caplog: pytest.LogCaptureFixture) -> None:
+    """The service's provisioning line arrives with the poll that sees RUNNING: the line first, then the state."""
+    state = WaitState()
+    gen = steps(state)
+    next(gen)
+    provisioning = {"insertId": "1", "timestamp": "2024-05-01T12:59:00Z", "severity": "INFO",
+                    "textPayload": "Waiting for job to be provisioned.", "labels": {"task_name": "service"}}
+    with caplog.at_level(logging.INFO, logger="wait-loop-tests"):
+        assert isinstance(gen.send({"jobId": "j", "state": "RUNNING"}), FetchLogs)
+        assert isinstance(gen.send([provisioning]), Sleep)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[-1] == "Job j is RUNNING"
+    assert "Waiting for job to be provisioned." in messages[-2]
