@@ -72,6 +72,21 @@ class TrainingJobHook(TrainJobsBaseHook):
         self._local = threading.local()
         self._vertex_names: dict[str, str] = {}
 
+    def fresh_copy(self) -> TrainingJobHook:
+        """A new hook for the same connection, overrides and retry policy, with HTTP clients of its own.
+
+        The connection settings (and the Vertex job names) this hook has already read are reused, so the
+        copy makes no connection lookup: ``on_kill`` runs in a signal handler, where reading the
+        connection again (through the task supervisor) could deadlock on a request it interrupted.
+        """
+        policy = self.retry_policy
+        copy = TrainingJobHook(self.gcp_conn_id, project_id=self._project_override, backend=self._backend_override,
+                               region=self._region_override, max_retries=policy.max_retries,
+                               retry_delay=policy.initial, retry_max_delay=policy.maximum, retry_total=policy.total)
+        copy._settings = self._settings
+        copy._vertex_names = dict(self._vertex_names)
+        return copy
+
     # -- clients -----------------------------------------------------------------------------------
 
     def _client(self, api: str, region: str | None = None) -> Any:

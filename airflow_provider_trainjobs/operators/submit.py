@@ -403,8 +403,9 @@ class SubmitTrainingJobOperator(BaseOperator):
 
         self.log.info("task killed: cancelling training job %s", job_id)
         # A hook of its own: on_kill may interrupt a request of self.hook on this very thread (a signal
-        # handler), whose half-used HTTP connection must not carry the cancel.
-        hook = self._new_hook()
+        # handler), whose half-used HTTP connection must not carry the cancel. It reuses the settings already
+        # read: looking the connection up again from a signal handler can deadlock the task's supervisor link.
+        hook = self._hook.fresh_copy() if self._hook is not None else self._new_hook()
         deadline = time.monotonic() + CREATE_IN_FLIGHT_WAIT
         while True:
             in_flight = self._create_in_flight

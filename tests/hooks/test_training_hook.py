@@ -214,3 +214,13 @@ def test_two_replicas_logs_are_printed_once_while_the_window_is_re_read(tiny_pac
         mine = [line for line in lines if line.startswith(f"[{replica}] tiny line")]
         assert mine == [f"[{replica}] tiny line {n} of 6" for n in range(1, 7)], lines
     assert len(lines) == len(hook.fetch_logs(job_id, LogCursor()))  # every entry of the job, each once
+
+
+def test_fresh_copy_reuses_the_settings_with_clients_of_its_own(tiny_package: str) -> None:
+    hook = make_hook(max_retries=3)
+    job_id = unique("hook_copy")
+    hook.create_job(tiny_job(job_id, tiny_package, lines=0))
+    copy = hook.fresh_copy()
+    assert copy.settings is hook.settings and copy.retry_policy == hook.retry_policy
+    assert copy._client("training") is not hook._client("training")
+    assert copy.get_job(job_id)["jobId"] == job_id

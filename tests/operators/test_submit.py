@@ -184,6 +184,29 @@ def test_killing_a_waiting_task_cancels_its_job(
     assert wait_for_state(hook, job_id, {"CANCELLED"})["state"] == "CANCELLED"
 
 
+def test_on_kill_cancels_without_reading_the_connection_again(
+    new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """on_kill runs in the SIGTERM handler: its fresh hook reuses the settings the task already read instead of
+    looking the connection up again (through the supervisor, whose lock the signal may have interrupted)."""
+    bucket = new_bucket()
+    op = submit_op(unique_dag_id, backend, staging_bucket=f"gs://{bucket.name}", user_args=["--sleep=60"],
+                   wait_for_completion=False)
+    job = render_and_execute(op, make_context(op))
+    lookups: list[str] = []
+    real_get_connection = TrainingJobHook.get_connection.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type, conn_id: str) -> Any:
+        lookups.append(conn_id)
+        return real_get_connection(cls, conn_id)
+
+    monkeypatch.setattr(TrainingJobHook, "get_connection", classmethod(counting))
+    op.on_kill()
+    assert lookups == []
+    assert wait_for_state(TrainingJobHook(), job["jobId"], {"CANCELLED"})["state"] == "CANCELLED"
+
+
 def test_killing_a_deferred_task_cancels_its_job(
     new_bucket: Callable[[], storage.Bucket], unique_dag_id: str, local_service: Any, backend: str
 ) -> None:
