@@ -69,7 +69,8 @@ def tuning_progress(job: dict[str, Any]) -> str | None:
     """``"7/20 trials done, best accuracy=0.913 (trial 5)"`` for a tuning job; None for any other job.
 
     Done = trials that ended (or the service's completedTrialCount, if higher); the planned total is
-    the service's own count when its trainingOutput publishes one, else ``hyperparameters.maxTrials``.
+    the service's own count when its trainingOutput publishes one, else ``hyperparameters.maxTrials``;
+    for GRID_SEARCH, at most the number of grid points (the search ends when the grid is exhausted).
     """
     spec = (job.get("trainingInput") or {}).get("hyperparameters")
     output = job.get("trainingOutput") or {}
@@ -80,6 +81,9 @@ def tuning_progress(job: dict[str, Any]) -> str | None:
     done = sum(1 for t in trials if t.get("state") in _TRIAL_DONE_STATES or t.get("endTime"))
     done = max(done, as_int(output.get("completedTrialCount")) or 0)
     total = as_int(output.get("maxTrialCount")) or as_int(output.get("maxTrials")) or as_int(spec.get("maxTrials")) or 1
+    grid = _grid_size(spec) if spec.get("algorithm") == "GRID_SEARCH" else None
+    if grid:  # a grid search stops when the grid is exhausted, even below maxTrials
+        total = min(total, grid)
     line = f"{done}/{max(total, done)} trials done"
     best = best_trial(job)
     value = _objective(best) if best else None
@@ -87,6 +91,29 @@ def tuning_progress(job: dict[str, Any]) -> str | None:
         tag = output.get("hyperparameterMetricTag") or spec.get("hyperparameterMetricTag") or DEFAULT_METRIC_TAG
         line += f", best {tag}={value:.4g} (trial {best.get('trialId')})"
     return line
+
+
+def _grid_size(spec: dict[str, Any]) -> int | None:
+    """How many points a GRID_SEARCH visits: the product of each parameter's value count (INTEGER: max-min+1,
+    DISCRETE/CATEGORICAL: its values); None when a parameter has no countable values."""
+    size = 1
+    for param in spec.get("params") or []:
+        if not isinstance(param, dict):
+            return None
+        kind = param.get("type")
+        if kind == "INTEGER":
+            low, high = as_int(param.get("minValue")), as_int(param.get("maxValue"))
+            if low is None or high is None or high < low:
+                return None
+            size *= high - low + 1
+        elif kind in ("DISCRETE", "CATEGORICAL"):
+            values = param.get("discreteValues" if kind == "DISCRETE" else "categoricalValues")
+            if not isinstance(values, list) or not values:
+                return None
+            size *= len(values)
+        else:
+            return None
+    return size if spec.get("params") else None
 
 
 def job_fingerprint(job: dict[str, Any]) -> dict[str, Any]:

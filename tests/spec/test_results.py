@@ -228,3 +228,20 @@ def test_tuning_progress_is_none_for_other_jobs_and_tolerates_a_bare_output() ->
     assert tuning_progress({"jobId": "j", "trainingInput": {"scaleTier": "BASIC"}, "trainingOutput": {}}) is None
     assert tuning_progress({"jobId": "j"}) is None
     assert tuning_progress({"jobId": "j", "trainingOutput": {"isHyperparameterTuningJob": True}}) == "0/1 trials done"
+
+
+def test_tuning_progress_of_a_grid_smaller_than_max_trials_counts_against_the_grid() -> None:
+    """A 12-point grid (INTEGER 1..3 x DISCRETE 2 values x CATEGORICAL 2 values) with maxTrials 20 ends after 12."""
+    job = tuning_job([trial(str(n), 0.5) for n in range(1, 13)])
+    job["trainingInput"]["hyperparameters"].update(
+        maxTrials=20, algorithm="GRID_SEARCH", hyperparameterMetricTag="accuracy",
+        params=[{"parameterName": "layers", "type": "INTEGER", "minValue": "1", "maxValue": "3"},
+                {"parameterName": "lr", "type": "DISCRETE", "discreteValues": [0.1, 0.01]},
+                {"parameterName": "opt", "type": "CATEGORICAL", "categoricalValues": ["adam", "sgd"]}])
+    assert tuning_progress(job) == "12/12 trials done, best accuracy=0.5 (trial 1)"
+    job["trainingInput"]["hyperparameters"]["maxTrials"] = 5  # maxTrials below the grid still wins
+    job["trainingOutput"]["trials"] = job["trainingOutput"]["trials"][:2]
+    assert tuning_progress(job).startswith("2/5 trials done")
+    job["trainingInput"]["hyperparameters"]["algorithm"] = "RANDOM_SEARCH"
+    job["trainingInput"]["hyperparameters"]["maxTrials"] = 20
+    assert tuning_progress(job).startswith("2/20 trials done")
