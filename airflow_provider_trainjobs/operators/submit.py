@@ -38,6 +38,9 @@ ON_CONFLICT = ("attach", "fail", "suffix")
 RESUBMIT_STATES = ("FAILED", "CANCELLED")
 # How many jobs one task instance may submit in all (<id>, <id>_r2, ..., <id>_r100).
 MAX_JOB_ATTEMPTS = 100
+# How long a new try waits for an earlier try's job that is still CANCELLING to settle before deciding
+# whether to attach to it or replace it (the service normally finishes a cancel within seconds).
+CANCELLING_SETTLE_WAIT = 120.0
 # How long on_kill waits for a create that was in flight to land before giving up on cancelling it (the
 # supervisor follows its SIGTERM with SIGKILL after 5 s).
 CREATE_IN_FLIGHT_WAIT = 4.0
@@ -113,6 +116,13 @@ class SubmitTrainingJobOperator(BaseOperator):
             raise ValueError(f"on_conflict: must be one of {', '.join(ON_CONFLICT)}; got {on_conflict!r}")
         if poll_interval <= 0:
             raise ValueError(f"poll_interval: must be a positive number of seconds; got {poll_interval!r}")
+        if on_conflict == "suffix" and resubmit_failed:
+            raise ValueError(
+                "on_conflict: 'suffix' cannot be combined with resubmit_failed=True: a retry looks for an earlier "
+                "try's job only at <job_id> and <job_id>_r2, _r3, ..., never at the <job_id>_<n> ids 'suffix' "
+                "creates, so it would submit a second job; pass resubmit_failed=False with on_conflict='suffix', "
+                "or use on_conflict='attach' or 'fail'"
+            )
         self.job_id = job_id
         self.package_path = package_path
         self.packages = packages
@@ -306,8 +316,10 @@ class SubmitTrainingJobOperator(BaseOperator):
 
         Walks ``<jobId>``, ``<jobId>_r2``, ``<jobId>_r3``, ...: a missing id is created; an existing job that
         is alive or SUCCEEDED is attached to (same spec, see ``on_conflict``); a FAILED or CANCELLED one is
-        passed over when ``resubmit_failed`` (else attached to, and the wait fails at once). So a crashed
-        try finds the job it created, and a retry after a failure submits exactly one new job.
+        passed over when ``resubmit_failed`` (else attached to, and the wait fails at once). A job still
+        CANCELLING is first watched (every ``poll_interval``, for up to ``CANCELLING_SETTLE_WAIT`` seconds)
+        until it settles. So a crashed try finds the job it created, and a retry after a failure submits
+        exactly one new job.
         """
         from airflow_provider_trainjobs.naming import resubmit_job_id
 
@@ -315,6 +327,8 @@ class SubmitTrainingJobOperator(BaseOperator):
         for attempt in range(1, MAX_JOB_ATTEMPTS + 1):
             job_id = resubmit_job_id(base, attempt)
             existing = self._existing_job(job_id)
+            if existing is not None and self.resubmit_failed and existing.get("state") == "CANCELLING":
+                existing = self._settled(job_id, existing)
             if existing is not None and self.resubmit_failed and existing.get("state") in RESUBMIT_STATES:
                 self.log.info("job %s is %s: an earlier try's job; looking at the next id", job_id,
                               existing.get("state"))
@@ -337,6 +351,21 @@ class SubmitTrainingJobOperator(BaseOperator):
             "failed or were cancelled; give a new job_id"
         )
 
+    def _settled(self, job_id: str, job: dict[str, Any]) -> dict[str, Any]:
+        """``job`` once it is no longer CANCELLING (an earlier try's job being cancelled: attaching to it
+        would only fail); raises a retryable error if it is still CANCELLING after ``CANCELLING_SETTLE_WAIT``."""
+        self.log.info("job %s is CANCELLING (an earlier try's job): waiting for it to settle", job_id)
+        deadline = time.monotonic() + CANCELLING_SETTLE_WAIT
+        while job.get("state") == "CANCELLING":
+            if time.monotonic() >= deadline:
+                from airflow.sdk.exceptions import AirflowException
+
+                raise AirflowException(f"job {job_id} is still CANCELLING after {CANCELLING_SETTLE_WAIT:.0f}s; "
+                                       "the next try looks at it again")
+            time.sleep(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
+            job = self.hook.get_job(job_id)
+        return job
+
     def _existing_job(self, job_id: str) -> dict[str, Any] | None:
         """The job named ``job_id``, or None when there is none."""
         from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
@@ -351,6 +380,7 @@ class SubmitTrainingJobOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from airflow_provider_trainjobs.hooks.errors import JobSpecConflict
         from airflow_provider_trainjobs.hooks.staging import StagingError
         from airflow_provider_trainjobs.packaging import PackagingError
         from airflow_provider_trainjobs.spec import InvalidJobSpec
@@ -358,8 +388,9 @@ class SubmitTrainingJobOperator(BaseOperator):
         try:
             body = self.prepare_job(context)
             job = self.submit_job(body)
-        except (InvalidJobSpec, StagingError, PackagingError) as err:
-            # Bad input fails the same way on every try: fail now instead of waiting out the retries.
+        except (InvalidJobSpec, StagingError, PackagingError, JobSpecConflict) as err:
+            # Bad input, or a job id taken by a different spec, fails the same way on every try: fail now
+            # instead of waiting out the retries.
             raise AirflowFailException(str(err)) from err
         job_id = str(job["jobId"])
         context["ti"].xcom_push(key="job_id", value=job_id)

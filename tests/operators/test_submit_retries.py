@@ -25,6 +25,7 @@ from support import (
     render_and_execute,
     runtime_for,
     set_faults,
+    wait_for_file,
     wait_for_state,
 )
 
@@ -181,21 +182,32 @@ def test_a_kill_while_the_create_is_in_flight_cancels_the_job(
 
 @pytest.mark.usefixtures("no_faults")
 def test_an_execution_timeout_during_the_create_still_cancels_the_job(
-    unique_dag_id: str, local_conn: Any, staged_trainer: str
+    unique_dag_id: str, local_conn: Any, staged_trainer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What the task runner does with ``execution_timeout``: SIGALRM raises AirflowTaskTimeout inside
     execute (here: while the create request is on its way), then it calls on_kill."""
+    import google_auth_httplib2
     from airflow.sdk.exceptions import AirflowTaskTimeout
     from airflow.sdk.execution_time.timeout import timeout
 
     with DAG(unique_dag_id, schedule=None):
         op = SubmitTrainingJobOperator(task_id="train", packages=[staged_trainer], module_name=TRAINER_MODULE,
                                        user_args=["--sleep=30"], poll_interval=0.2)
+    create_sent = threading.Event()
+    real_request = google_auth_httplib2.AuthorizedHttp.request
+
+    def request(self: Any, uri: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
+        if method == "POST" and uri.split("?")[0].endswith("/jobs"):
+            create_sent.set()
+        return real_request(self, uri, method, *args, **kwargs)
+
+    monkeypatch.setattr(google_auth_httplib2.AuthorizedHttp, "request", request)
 
     def time_out_while_in_flight() -> None:
-        give_up = time.monotonic() + 60
-        while not op._create_in_flight and time.monotonic() < give_up:
-            time.sleep(0.01)
+        # After the POST went out (the service holds every answer for a second), not merely after the flag
+        # was set: an alarm while the client is still being built would leave no job to cancel.
+        create_sent.wait(60)
+        time.sleep(0.3)
         os.kill(os.getpid(), signal.SIGALRM)  # the execution_timeout alarm goes off now
 
     set_faults(local_conn.api_endpoint, latency=1.0)
@@ -225,3 +237,62 @@ def test_kill_before_anything_was_submitted_does_nothing(
     op._submitted_job_id = job_id  # the create was refused before the job existed
     op.on_kill()  # no error: there is nothing to cancel
     assert f"job {job_id} does not exist: nothing to cancel" in capsys.readouterr().out
+
+
+def test_a_retry_that_meets_the_previous_job_still_cancelling_waits_and_submits_a_new_one(
+    unique_dag_id: str, local_conn: Any, staged_trainer: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The earlier try's job ignores SIGTERM, so it stays CANCELLING until the service's SIGKILL: the retry
+    waits for it to settle (CANCELLED) and then submits <id>_r2 instead of attaching to a job that can only fail."""
+    pid_file = tmp_path / "stubborn.pid"
+
+    def op(**kwargs: Any) -> SubmitTrainingJobOperator:
+        with DAG(unique_dag_id, schedule=None):
+            return SubmitTrainingJobOperator(
+                task_id="train", packages=[staged_trainer], module_name=TRAINER_MODULE, poll_interval=0.1,
+                user_args=["--mode=stubborn", f"--pid-file={pid_file}", "--sleep=60"], **kwargs)
+
+    base = default_job_id(unique_dag_id, "train", RUN_ID)
+    first = op(wait_for_completion=False)
+    render_and_execute(first, make_context(first))
+    wait_for_file(pid_file)  # the trainer is up and ignoring SIGTERM
+    retry = op(wait_for_completion=False)
+    context = make_context(retry)
+    retry.render_template_fields(context)
+    body = retry.prepare_job(context)
+    capsys.readouterr()
+    assert TrainingJobHook().cancel_job(base)["state"] == "CANCELLING"
+    job = retry.submit_job(body)
+    assert f"job {base} is CANCELLING (an earlier try's job): waiting for it to settle" in capsys.readouterr().out
+    assert job["jobId"] == f"{base}_r2"
+    jobs = jobs_of(unique_dag_id)
+    assert sorted(jobs) == [base, f"{base}_r2"] and jobs[base]["state"] == "CANCELLED"
+    TrainingJobHook().cancel_job(f"{base}_r2")
+
+
+def test_a_job_id_taken_by_a_different_spec_fails_without_retries(
+    unique_dag_id: str, local_conn: Any, staged_trainer: str
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    def op(x: str) -> SubmitTrainingJobOperator:
+        with DAG(unique_dag_id, schedule=None):
+            return SubmitTrainingJobOperator(task_id="train", packages=[staged_trainer], module_name=TRAINER_MODULE,
+                                             user_args=[f"--x={x}"], wait_for_completion=False)
+
+    first = op("0.1")
+    render_and_execute(first, make_context(first))
+    changed = op("0.9")  # the DAG changed, the run id did not: the same job id with another spec
+    with pytest.raises(AirflowFailException, match=r"already exists with a different spec \(differs in: "
+                                                   r"trainingInput.args\)"):
+        render_and_execute(changed, make_context(changed))
+
+
+def test_suffix_with_resubmit_failed_is_refused_when_the_dag_is_parsed(unique_dag_id: str) -> None:
+    with DAG(unique_dag_id, schedule=None):
+        with pytest.raises(ValueError, match=r"on_conflict: 'suffix' cannot be combined with resubmit_failed=True"):
+            SubmitTrainingJobOperator(task_id="a", packages=["gs://b-1/x.tar.gz"], module_name="m",
+                                      on_conflict="suffix")
+        op = SubmitTrainingJobOperator(task_id="b", packages=["gs://b-1/x.tar.gz"], module_name="m",
+                                       on_conflict="suffix", resubmit_failed=False)
+    assert op.on_conflict == "suffix" and not op.resubmit_failed
