@@ -2,7 +2,9 @@
 
 Each poke reads the job once and asks ``spec.waiting.evaluate`` what it means — the same state machine the
 operators and the trigger use: only SUCCEEDED passes, FAILED/CANCELLED fail with the job's errorMessage, and a
-job past its ``maxWaitTime``/``maxRunningTime`` (plus grace) is cancelled and the task fails naming the limit.
+job past its ``maxWaitTime``/``maxRunningTime`` (plus grace) is cancelled and the task fails naming the limit
+(a job the service already cancelled for that limit fails the same way, with nothing cancelled). A tuning job's
+progress ("3/20 trials done, best ...") is logged whenever it changes.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class TrainingJobSensor(BaseSensorOperator):
         self.timeout_from_job = timeout is None
         self._hook: TrainingJobHook | None = None
         self._last_state: str | None = None
+        self._last_progress: str | None = None  # kept across pokes in poke mode; reschedule mode starts fresh
 
     @property
     def hook(self) -> TrainingJobHook:
@@ -117,6 +120,7 @@ class TrainingJobSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
+        from airflow_provider_trainjobs.spec.results import tuning_progress
         from airflow_provider_trainjobs.spec.waiting import evaluate
 
         job = self.hook.get_job(self.job_id)
@@ -127,9 +131,13 @@ class TrainingJobSensor(BaseSensorOperator):
         if state != self._last_state:
             self._last_state = state
             self.log.info("training job %s is %s", self.job_id, state)
+        progress = tuning_progress(job)
+        if progress and progress != self._last_progress:
+            self._last_progress = progress
+            self.log.info("Job %s: %s", self.job_id, progress)  # the line the hook and trigger log too
         status = evaluate(job, datetime.now(UTC), grace=self.deadline_grace)
         if status.deadline:
-            if self.cancel_on_deadline:
+            if self.cancel_on_deadline and not status.by_service:  # the service may have cancelled it already
                 self.log.warning("training job %s passed %s: cancelling it", self.job_id, status.deadline)
                 self.hook.cancel_job(self.job_id, ignore_finished=True)
             raise TrainingJobDeadlineExceeded(status.message, job=job, limit=status.deadline)

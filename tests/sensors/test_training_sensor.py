@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from airflow.sdk import DAG, conf
 from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
 from sensor_helpers import submit_elsewhere
-from support import RUN_ID, RecordingTI
+from support import RUN_ID, RecordingTI, wait_for_state
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
@@ -95,3 +96,38 @@ def test_reschedule_mode_frees_the_worker_while_the_job_runs(local_conn: Any, tr
         assert task.timeout == conf.getfloat("sensors", "default_timeout") + 900 + 10  # no maxWaitTime on the job
     finally:
         TrainingJobHook().cancel_job(job_id)
+
+
+def test_poke_mode_logs_tuning_progress_as_it_changes(local_conn: Any, staged_trainer: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from support.tuning import assert_progress_logged, grid_tuning_job
+
+    job_id = f"sensor_tuning_{uuid.uuid4().hex[:10]}"
+    TrainingJobHook().create_job(grid_tuning_job("ai-platform", job_id, staged_trainer))
+    job = sensor(job_id, poke_interval=0.1).execute(context())
+    assert job["state"] == "SUCCEEDED"
+    assert_progress_logged(capsys.readouterr().out, job_id)
+
+
+def test_a_job_the_service_cancelled_for_a_limit_is_a_deadline_and_is_not_cancelled_again(
+    local_conn: Any, trainer_sdist: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The (strict) local service cancels the job for maxRunningTime itself: the sensor fails naming the limit,
+    without claiming to cancel it or sending a cancel for a job that is already CANCELLED."""
+    job_id = submit_elsewhere(local_conn.storage_endpoint, trainer_sdist, args=["--sleep=60"],
+                              max_running_time="1s")
+    wait_for_state(TrainingJobHook(), job_id, {"CANCELLED"})
+    task = sensor(job_id, deadline_grace=3600)
+    cancels: list[str] = []
+    real_cancel = task.hook.cancel_job
+
+    def recording_cancel(job: str, **kwargs: Any) -> dict[str, Any]:
+        cancels.append(job)
+        return real_cancel(job, **kwargs)
+
+    task.hook.cancel_job = recording_cancel  # type: ignore[method-assign]
+    capsys.readouterr()
+    with pytest.raises(TrainingJobDeadlineExceeded, match="service cancelled it") as failed:
+        task.execute(context())
+    assert failed.value.limit == "maxRunningTime"
+    assert cancels == [] and "cancelling it" not in capsys.readouterr().out
