@@ -5,7 +5,8 @@
 - ``jobId:prefix*`` → ``display_name:"prefix*"``; ``jobId=x`` / ``jobId:x`` → ``display_name="x"``
 - ``state:X`` / ``state=X`` / ``state!=X`` → ``state=JOB_STATE_X`` (PREPARING → PENDING; FAILED also
   matches EXPIRED and PARTIALLY_SUCCEEDED, the Vertex states the neutral view calls FAILED)
-- ``labels.k=v`` / ``labels.k:v`` → ``labels.k="v"``
+- ``labels.k=v`` / ``labels.k:v`` → ``labels.k="v"``; ``labels.k:*`` (the key exists) stays ``labels.k:*``
+  (Vertex matches labels by exact value or key existence only, so ``labels.k:prefix*`` is refused)
 - ``createTime>"…"`` (and ``<``, ``>=``, ``<=``) → ``create_time>"…"``; likewise startTime/endTime
 
 joined with AND / OR / NOT and parentheses as written. Terms already in Vertex's own syntax
@@ -69,6 +70,10 @@ def _term(text: str, field: str, op: str, value: str, whole: str) -> str:
     if field.startswith("labels."):
         if op not in (":", "=", "!="):
             raise bad("can only use ':', '=' or '!=' on a label")
+        if op == ":" and raw == "*":
+            return f"{field}:*"  # key exists (quoted, "*" would match only the literal value *)
+        if op == ":" and raw.endswith("*"):
+            raise bad(f"matches a label by prefix, which Vertex AI cannot: use {field}=<value> or {field}:*")
         return f'{field}{"=" if op == ":" else op}"{raw}"'
     if field in _TIMES or field in _VERTEX_FIELDS:
         if op == ":" and field not in ("display_name",):

@@ -25,6 +25,8 @@ from airflow_provider_trainjobs.hooks.vertex_filter import to_vertex_filter
      ("labels.team=ml OR NOT (labels.env:dev)", 'labels.team="ml" OR NOT ( labels.env="dev" )'),
      ('createTime>"2024-05-01T00:00:00Z"', 'create_time>"2024-05-01T00:00:00Z"'),
      ("state!=RUNNING", "state!=JOB_STATE_RUNNING"),
+     ("labels.team:* AND NOT labels.env:*", "labels.team:* AND NOT labels.env:*"),
+     ('labels.team:"*"', "labels.team:*"),
      ('display_name="x" AND state=JOB_STATE_QUEUED', 'display_name="x" AND state=JOB_STATE_QUEUED')],
 )
 def test_ml_filters_become_vertex_filters(ml: str, vertex: str) -> None:
@@ -34,7 +36,7 @@ def test_ml_filters_become_vertex_filters(ml: str, vertex: str) -> None:
 @pytest.mark.parametrize(
     ("ml", "rule"),
     [("trainingInput.region=us-central1", "no Vertex AI equivalent"), ("state:DONE", "names no job state"),
-     ("jobId>3", "can only use"), ("(jobId:x", "unbalanced parentheses"), ("jobId:x &&", "cannot read")],
+     ("jobId>3", "can only use"), ("labels.team:ml*", "matches a label by prefix"), ("(jobId:x", "unbalanced parentheses"), ("jobId:x &&", "cannot read")],
 )
 def test_untranslatable_filters_name_the_filter_and_the_term(ml: str, rule: str) -> None:
     with pytest.raises(ValueError, match=rule) as info:
@@ -56,6 +58,9 @@ def test_list_jobs_reads_the_ml_syntax_on_both_backends(backend: str, staged_tra
     assert [j["jobId"] for j in hook.list_jobs(filter=f"jobId:{prefix}* AND state:SUCCEEDED")] == [ok]
     assert sorted(j["jobId"] for j in hook.list_jobs(
         filter=f"jobId:{prefix}* AND labels.owner=hook-tests", page_size=1)) == [bad, ok]
+    # key exists: every job has an owner label, none has a "nope" label
+    assert sorted(j["jobId"] for j in hook.list_jobs(filter=f"jobId:{prefix}* AND labels.owner:*")) == [bad, ok]
+    assert hook.list_jobs(filter=f"jobId:{prefix}* AND labels.nope:*") == []
     if backend == "vertex":
         with pytest.raises(ValueError, match="trainingInput.region"):
             hook.list_jobs(filter="trainingInput.region=us-central1")
