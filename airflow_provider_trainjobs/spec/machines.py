@@ -38,7 +38,9 @@ __all__ = [
     "SCALE_TIERS",
     "Machine",
     "TierPools",
+    "GPU_MACHINE_SERIES",
     "executor_image",
+    "gpu_machine_problem",
     "machine_for",
     "vertex_accelerator_types",
 ]
@@ -99,6 +101,40 @@ ACCELERATOR_TYPES = {
     "NVIDIA_TESLA_T4": "NVIDIA_TESLA_T4",
     "NVIDIA_TESLA_A100": "NVIDIA_TESLA_A100",
 }
+
+# The machine series each GPU runs on. Source: Compute Engine, "About GPUs"
+# (https://cloud.google.com/compute/docs/gpus/about-gpus): GPUs are supported on the N1 general-purpose series
+# and the accelerator-optimized A3, A2 and G2 series, "GPUs can't be used with other machine series"; A3 machine
+# types come with H100 80GB (A3 High/Mega/Edge) or H200 141GB (A3 Ultra) GPUs, A2 with A100 (40GB: A2 Standard,
+# 80GB: A2 Ultra), G2 with L4; "for all other GPU types" (T4, V100, P100, P4, K80) N1 machine types. Vertex AI
+# custom training runs on these Compute Engine machines. GPUs not listed here are not checked.
+GPU_MACHINE_SERIES = {
+    "NVIDIA_H100_80GB": "a3",
+    "NVIDIA_H100_MEGA_80GB": "a3",
+    "NVIDIA_H200_141GB": "a3",
+    "NVIDIA_TESLA_A100": "a2",
+    "NVIDIA_A100_80GB": "a2",
+    "NVIDIA_L4": "g2",
+    "NVIDIA_TESLA_T4": "n1",
+    "NVIDIA_TESLA_V100": "n1",
+    "NVIDIA_TESLA_P100": "n1",
+    "NVIDIA_TESLA_P4": "n1",
+    "NVIDIA_TESLA_K80": "n1",
+}
+_SERIES_EXAMPLE = {"a3": "a3-highgpu-8g", "a2": "a2-highgpu-1g", "g2": "g2-standard-8", "n1": "n1-standard-8"}
+
+
+def gpu_machine_problem(machine_type: str, accelerator_type: str) -> str | None:
+    """Why ``accelerator_type`` cannot be attached to ``machine_type`` (None when it can, or is not known).
+
+    Only machine types of a Compute Engine series in ``COMPUTE_ENGINE_PREFIXES`` are judged.
+    """
+    required = GPU_MACHINE_SERIES.get(accelerator_type)
+    series = machine_type.split("-", 1)[0]
+    if required is None or f"{series}-" not in COMPUTE_ENGINE_PREFIXES or series == required:
+        return None
+    return (f"{accelerator_type} runs only on {required.upper()} machine types (e.g. {_SERIES_EXAMPLE[required]}), "
+            f"not on {machine_type}")
 
 
 @cache

@@ -22,6 +22,7 @@ from .machines import (
     SCALE_TIERS,
     Machine,
     executor_image,
+    gpu_machine_problem,
     machine_for,
     vertex_accelerator_types,
 )
@@ -183,6 +184,7 @@ def _untranslatable(job: dict[str, Any], executor_image_uri: str | None) -> Prob
         if config.get("tpuTfVersion"):
             problems.append((f"trainingInput.{config_field}.tpuTfVersion", "TPU runtime versions have no Vertex "
                              "AI equivalent; remove it"))
+    problems += _gpu_machine_problems(ti)
     if ti.get("useChiefInTfConfig") is False:
         problems.append(("trainingInput.useChiefInTfConfig", "Vertex AI always names the primary replica 'chief' "
                          "in TF_CONFIG; remove the field or set it to true"))
@@ -204,6 +206,26 @@ def _untranslatable(job: dict[str, Any], executor_image_uri: str | None) -> Prob
     if len(set(labels) - reserved) > room:
         problems.append(("labels", f"at most {room} labels on Vertex AI: 2 of the {MAX_LABELS} carry the jobId "
                          "and maxWaitTime"))
+    return problems
+
+
+def _gpu_machine_problems(ti: dict[str, Any]) -> Problems:
+    """A GPU given in ``acceleratorConfig`` that the pool's machine series cannot carry (spec/machines.py
+    ``GPU_MACHINE_SERIES``: L4 needs G2, A100 A2, H100/H200 A3, the older GPUs N1), named by its field."""
+    tier = ti.get("scaleTier") or "BASIC"
+    if tier not in SCALE_TIERS and not (tier == "CUSTOM" and machine_for(str(ti.get("masterType") or ""))):
+        return []  # an unknown tier or master type is reported on its own
+    problems: Problems = []
+    for index, role in enumerate(_tier_roles(ti)):
+        if role is None:
+            continue
+        machine, _, config = role
+        accelerator = (config.get("acceleratorConfig") or {}).get("type")
+        why = gpu_machine_problem(machine.machine_type, accelerator) if isinstance(accelerator, str) else None
+        if why:
+            problems.append((f"trainingInput.{_CONFIG_NAMES[index]}.acceleratorConfig.type",
+                             f"{why} ({_legacy_source(ti, index)}); pick a GPU that machine takes or a machine "
+                             "type of the GPU's series (with scaleTier CUSTOM)"))
     return problems
 
 

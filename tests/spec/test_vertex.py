@@ -758,16 +758,17 @@ def test_the_docs_dag_snippet_translates_for_vertex(tmp_path: Path) -> None:
 # -- accelerators: the aiplatform v1 enum on the vertex backend ------------------------------------------
 
 
-@pytest.mark.parametrize("gpu", ["NVIDIA_L4", "NVIDIA_A100_80GB", "NVIDIA_H100_80GB"])
-def test_vertex_only_gpus_are_accepted_and_passed_through(gpu: str) -> None:
-    job = basic_job(scaleTier="CUSTOM", masterType="g2-standard-8",
+@pytest.mark.parametrize(("gpu", "machine"), [("NVIDIA_L4", "g2-standard-8"), ("NVIDIA_A100_80GB", "a2-ultragpu-2g"),
+                                              ("NVIDIA_H100_80GB", "a3-highgpu-2g")])
+def test_vertex_only_gpus_are_accepted_and_passed_through(gpu: str, machine: str) -> None:
+    job = basic_job(scaleTier="CUSTOM", masterType=machine,
                     masterConfig={"acceleratorConfig": {"count": 1, "type": gpu}},
-                    workerType="g2-standard-8", workerCount=2,
+                    workerType=machine, workerCount=2,
                     workerConfig={"acceleratorConfig": {"count": 2, "type": gpu}})
     body = to_vertex_job(job)
     assert_valid(body, "customJobs")
     master, workers = pools(body)[:2]
-    assert master["machineSpec"] == {"machineType": "g2-standard-8", "acceleratorType": gpu, "acceleratorCount": 1}
+    assert master["machineSpec"] == {"machineType": machine, "acceleratorType": gpu, "acceleratorCount": 1}
     assert workers["machineSpec"]["acceleratorType"] == gpu and workers["machineSpec"]["acceleratorCount"] == 2
     assert master["pythonPackageSpec"]["executorImageUri"] == TF24_GPU
 
@@ -798,10 +799,41 @@ def test_legacy_k80_mapping_is_kept_with_a_deprecation_warning(caplog: pytest.Lo
 
 
 def test_an_explicit_accelerator_replaces_the_legacy_k80_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    job = basic_job(scaleTier="BASIC_GPU", masterConfig={"acceleratorConfig": {"count": 1, "type": "NVIDIA_L4"}})
+    job = basic_job(scaleTier="BASIC_GPU", masterConfig={"acceleratorConfig": {"count": 1, "type": "NVIDIA_TESLA_T4"}})
     with caplog.at_level("WARNING", logger="airflow_provider_trainjobs.spec.vertex"):
         body = to_vertex_job(job)
     assert_valid(body, "customJobs")
-    assert pools(body)[0]["machineSpec"] == {"machineType": "n1-standard-8", "acceleratorType": "NVIDIA_L4",
+    assert pools(body)[0]["machineSpec"] == {"machineType": "n1-standard-8", "acceleratorType": "NVIDIA_TESLA_T4",
                                              "acceleratorCount": 1}
     assert "deprecated" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("training", "field", "rule"),
+    [({"scaleTier": "BASIC_GPU", "masterConfig": {"acceleratorConfig": {"count": 1, "type": "NVIDIA_L4"}}},
+      "trainingInput.masterConfig.acceleratorConfig.type",
+      "NVIDIA_L4 runs only on G2 machine types (e.g. g2-standard-8), not on n1-standard-8 (scaleTier BASIC_GPU)"),
+     ({"scaleTier": "CUSTOM", "masterType": "n1-standard-8", "workerType": "g2-standard-8", "workerCount": 1,
+       "workerConfig": {"acceleratorConfig": {"count": 1, "type": "NVIDIA_TESLA_A100"}}},
+      "trainingInput.workerConfig.acceleratorConfig.type",
+      "NVIDIA_TESLA_A100 runs only on A2 machine types (e.g. a2-highgpu-1g), not on g2-standard-8 "
+      "(workerType g2-standard-8)"),
+     ({"scaleTier": "CUSTOM", "masterType": "a2-highgpu-1g",
+       "masterConfig": {"acceleratorConfig": {"count": 1, "type": "NVIDIA_H100_80GB"}}},
+      "trainingInput.masterConfig.acceleratorConfig.type", "NVIDIA_H100_80GB runs only on A3 machine types"),
+     ({"scaleTier": "CUSTOM", "masterType": "e2-standard-8",
+       "masterConfig": {"acceleratorConfig": {"count": 1, "type": "NVIDIA_TESLA_T4"}}},
+      "trainingInput.masterConfig.acceleratorConfig.type", "NVIDIA_TESLA_T4 runs only on N1 machine types")],
+)
+def test_a_gpu_on_a_machine_series_that_cannot_carry_it_names_the_field(training: dict[str, Any], field: str,
+                                                                         rule: str) -> None:
+    """Source: Compute Engine "About GPUs" (L4 on G2, A100 on A2, H100 on A3, the older GPUs on N1)."""
+    with pytest.raises(InvalidJobSpec) as info:
+        to_vertex_job(basic_job(**training))
+    assert info.value.field == field and rule in str(info.value)
+
+
+def test_a_gpu_without_a_sourced_machine_series_is_left_to_vertex() -> None:
+    body = to_vertex_job(basic_job(scaleTier="CUSTOM", masterType="a3-highgpu-8g",
+                                   masterConfig={"acceleratorConfig": {"count": 8, "type": "NVIDIA_B200"}}))
+    assert pools(body)[0]["machineSpec"]["acceleratorType"] == "NVIDIA_B200"
