@@ -401,7 +401,7 @@ def test_invalid_job_spec_is_a_value_error() -> None:
 
 def test_the_vertex_backend_accepts_vertex_only_accelerators_and_ai_platform_does_not() -> None:
     """build_training_job validates for the backend the job will run on (only the accelerator enum differs)."""
-    config = {"trainingInput": {"scaleTier": "CUSTOM", "masterType": "n1-standard-8",
+    config = {"trainingInput": {"scaleTier": "CUSTOM", "masterType": "g2-standard-8",
                                 "masterConfig": {"acceleratorConfig": {"count": 1, "type": "NVIDIA_L4"}}}}
     common = {"module_name": "trainer.task", "package_uris": ["gs://b/t.tar.gz"], "region": "us-central1"}
     job = build_training_job("gpu_job", config=config, backend="vertex", **common)
