@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, TrainJobsBaseHook
@@ -378,17 +378,14 @@ class TrainingJobHook(TrainJobsBaseHook):
         caller carry the log cursor in (e.g. from before a deferral) and read it afterwards; ``log``
         receives the state transitions and trainer lines (default: this hook's logger).
         """
-        state = wait_state or WaitState()
-        state.stream_logs = state.stream_logs and stream_logs
-        steps = self._steps(job_id, state, poll_interval, grace, cancel_on_deadline, on_progress, log)
+        steps = self._steps(job_id, wait_state, stream_logs, poll_interval, grace, cancel_on_deadline,
+                            on_progress, log)
         send: Any = None
         error: BaseException | None = None
         while True:
-            try:
-                step = steps.throw(error) if error is not None else steps.send(send)
-            except StopIteration as stop:
-                result: dict[str, Any] = stop.value
-                return result
+            done, step = _advance(steps, send, error)
+            if done:
+                return cast(dict[str, Any], step)
             send, error = None, None
             try:
                 send = self._perform(job_id, step)
@@ -409,17 +406,14 @@ class TrainingJobHook(TrainJobsBaseHook):
     ) -> dict[str, Any]:
         """Async twin of :meth:`wait_for_job` (same loop; steps awaited, sleeps don't block the loop)."""
         await self.aget_settings()
-        state = wait_state or WaitState()
-        state.stream_logs = state.stream_logs and stream_logs
-        steps = self._steps(job_id, state, poll_interval, grace, cancel_on_deadline, on_progress, log)
+        steps = self._steps(job_id, wait_state, stream_logs, poll_interval, grace, cancel_on_deadline,
+                            on_progress, log)
         send: Any = None
         error: BaseException | None = None
         while True:
-            try:
-                step = steps.throw(error) if error is not None else steps.send(send)
-            except StopIteration as stop:
-                result: dict[str, Any] = stop.value
-                return result
+            done, step = _advance(steps, send, error)
+            if done:
+                return cast(dict[str, Any], step)
             send, error = None, None
             try:
                 if isinstance(step, Sleep):
@@ -429,10 +423,13 @@ class TrainingJobHook(TrainJobsBaseHook):
             except Exception as err:
                 error = err
 
-    def _steps(self, job_id: str, state: WaitState, poll_interval: float, grace: float,
-               cancel_on_deadline: bool, on_progress: Callable[[dict[str, Any]], None] | None,
+    def _steps(self, job_id: str, wait_state: WaitState | None, stream_logs: bool, poll_interval: float,
+               grace: float, cancel_on_deadline: bool, on_progress: Callable[[dict[str, Any]], None] | None,
                log: Any,
                ) -> Generator[Step, Any, dict[str, Any]]:
+        """The wait loop for ``job_id`` (validated arguments); both drivers perform its steps."""
+        state = wait_state or WaitState()
+        state.stream_logs = state.stream_logs and stream_logs
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be > 0 seconds; got {poll_interval}")
         if grace < 0:
@@ -601,3 +598,11 @@ def _spec_differences(existing: dict[str, Any], job: dict[str, Any]) -> list[str
     if (job.get("labels") or {}) != (existing.get("labels") or {}):
         fields.append("labels")
     return fields or ["trainingInput"]
+
+
+def _advance(steps: Generator[Step, Any, dict[str, Any]], send: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """Resume the wait loop with the last step's answer (or its error): (True, final job) or (False, next step)."""
+    try:
+        return False, (steps.throw(error) if error is not None else steps.send(send))
+    except StopIteration as stop:
+        return True, stop.value
