@@ -8,7 +8,8 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -101,13 +102,11 @@ def test_wait_fails_after_too_many_consecutive_failed_polls(tiny_package: str, l
     hook.cancel_job(job_id)
 
 
-@pytest.fixture
-def tls_eof_endpoint() -> Iterator[tuple[str, list[int]]]:
-    """An https endpoint on 127.0.0.1 whose server reads the TLS hello and hangs up (an SSL EOF, the blip a
-    proxy or load balancer produces); yields the endpoint and the list counting connections."""
+@contextmanager
+def raw_server(on_connection: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A TCP server on 127.0.0.1 handing each accepted connection to ``on_connection``; yields its port."""
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.1)  # so the loop sees ``stop`` (closing the socket does not wake accept())
-    connections: list[int] = []
     stop = threading.Event()
 
     def serve() -> None:
@@ -118,18 +117,31 @@ def tls_eof_endpoint() -> Iterator[tuple[str, list[int]]]:
                 continue
             except OSError:
                 return
-            connections.append(1)
-            with conn:
-                conn.recv(4096)
+            on_connection(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.getsockname()[1]}", connections
+        yield server.getsockname()[1]
     finally:
         stop.set()
         server.close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def tls_eof_endpoint() -> Iterator[tuple[str, list[int]]]:
+    """An https endpoint on 127.0.0.1 whose server reads the TLS hello and hangs up (an SSL EOF, the blip a
+    proxy or load balancer produces); yields the endpoint and the list counting connections."""
+    connections: list[int] = []
+
+    def hang_up(conn: socket.socket) -> None:
+        connections.append(1)
+        with conn:
+            conn.recv(4096)
+
+    with raw_server(hang_up) as port:
+        yield f"https://127.0.0.1:{port}", connections
 
 
 def test_a_tls_eof_is_retried_through_the_real_client(tls_eof_endpoint: tuple[str, list[int]],
@@ -181,31 +193,13 @@ def test_cancel_gives_up_within_its_short_budget(tiny_package: str, local_conn: 
 def silent_endpoint() -> Iterator[tuple[str, list[socket.socket]]]:
     """An http endpoint on 127.0.0.1 that accepts connections and never answers (a silently dropping
     proxy); yields the endpoint and the list counting connections."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.1)
     connections: list[socket.socket] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            connections.append(conn)  # held open, never answered
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}", connections
+        with raw_server(connections.append) as port:  # held open, never answered
+            yield f"http://127.0.0.1:{port}", connections
     finally:
-        stop.set()
-        server.close()
         for conn in connections:
             conn.close()
-        thread.join(timeout=5)
 
 
 def test_a_silent_logging_endpoint_stops_the_tailing_not_the_wait(
