@@ -16,8 +16,6 @@ import re
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
@@ -80,16 +78,6 @@ def run_dags_test(command: list[str], env: dict[str, str], log_path: Path) -> in
             if shown:
                 print(shown, flush=True)
     return proc.returncode
-
-
-def serves_vertex(api: str) -> bool:
-    """True when the service answers the aiplatform v1 customJobs route."""
-    url = f"{api}/v1/projects/{PROJECT}/locations/us-central1/customJobs"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return bool(resp.status == 200)
-    except (urllib.error.HTTPError, OSError):
-        return False
 
 
 def seconds_between(start: str | None, end: str | None) -> str:
@@ -164,10 +152,6 @@ def main(argv: list[str] | None = None) -> int:
     with serving(DEMO_DIR / "service", log_path=DEMO_DIR / "service.log") as service:
         api, storage = service.api_endpoint, service.storage_endpoint
         print(f"API {api}   Cloud Storage {storage}   log {(DEMO_DIR / 'service.log').relative_to(ROOT)}")
-        if args.backend == "vertex" and not serves_vertex(api):
-            print("this build of the local service does not serve the Vertex AI routes yet; "
-                  "run the demo with --backend ai-platform", file=sys.stderr)
-            return 2
         conn = service.conn_json(args.backend)
         env["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = conn
         os.environ["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = conn  # for the summary's own hook
