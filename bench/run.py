@@ -11,6 +11,7 @@ import argparse
 import importlib.util
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,16 @@ def _load(path: Path) -> object:
     return module
 
 
+_SECTION = re.compile(r"<!-- bench:(?P<name>[\w-]+) -->\n(?P<text>.*?)<!-- /bench:(?P=name) -->", re.S)
+
+
+def _read_sections(output: Path) -> dict[str, str]:
+    """The sections an earlier run wrote, by benchmark name, so a partial run keeps the rest."""
+    if not output.exists():
+        return {}
+    return {m["name"]: m["text"] for m in _SECTION.finditer(output.read_text())}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help="benchmark names (e.g. packaging local); default: all")
@@ -38,23 +49,28 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted(BENCH_DIR.glob("bench_*.py"))
     if args.names:
         paths = [p for p in paths if p.stem.removeprefix("bench_") in args.names]
-    sections = []
+    output = Path(args.output)
+    sections = _read_sections(output)
     for path in paths:
+        name = path.stem.removeprefix("bench_")
         started = time.perf_counter()
         print(f"running {path.name} ...", flush=True)
         section = _load(path).run()  # type: ignore[attr-defined]
         print(section, flush=True)
-        sections.append(f"{section.rstrip()}\n\n_{path.name} took {time.perf_counter() - started:.0f} s._\n")
+        sections[name] = f"{section.rstrip()}\n\n_{path.name} took {time.perf_counter() - started:.0f} s._\n"
     header = (
         "# Benchmarks\n\n"
-        "Produced by `make bench` (which runs `.venv/bin/python bench/run.py`); every figure below comes "
-        "from one run of that command, and figures compared with each other were measured side by side "
-        "in that run. Medians unless said otherwise; machines are noisy, so read the ratios.\n\n"
+        "Produced by `make bench` (which runs `.venv/bin/python bench/run.py`); `bench/run.py NAME ...` "
+        "re-measures only those sections and keeps the others. Figures compared with each other were "
+        "measured side by side in one run of their section. Medians unless said otherwise; machines are "
+        "noisy, so read the ratios.\n\n"
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{platform.system()}\n"
-        f"- date: {time.strftime('%Y-%m-%d', time.gmtime())}\n\n"
+        f"- last run: {time.strftime('%Y-%m-%d', time.gmtime())}\n\n"
     )
-    Path(args.output).write_text(header + "\n".join(sections))
+    body = "\n".join(f"<!-- bench:{name} -->\n{text.rstrip()}\n<!-- /bench:{name} -->\n"
+                      for name, text in sorted(sections.items()))
+    output.write_text(header + body)
     print(f"wrote {args.output}")
     return 0
 
