@@ -39,6 +39,13 @@ def _add_service_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault-drop-rate", type=float, default=0.0,
                         help="fraction of API requests whose connection is closed without an answer")
     parser.add_argument("--fault-seed", type=int, default=None, help="seed for the fault dice (reproducible runs)")
+    parser.add_argument("--max-log-entries", type=int, default=500_000,
+                        help="trainer log lines kept per job; later ones are counted, not stored (default 500000)")
+    parser.add_argument("--max-log-mb", type=float, default=100.0,
+                        help="trainer log text kept per job in MB, whichever cap comes first (default 100)")
+    parser.add_argument("--keep-work-dirs", nargs="?", const=True, default=False,
+                        type=lambda v: str(v).lower() in ("1", "true", "yes"),
+                        help="keep each job's work dir under <data-dir>/work after it ends (default: removed)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,7 +120,7 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
     from airflow_provider_trainjobs.local.faults import Faults, FaultSettings
     from airflow_provider_trainjobs.local.server import LocalServer, serve_in_thread
     from airflow_provider_trainjobs.local.storage import StorageEmulator
-    from airflow_provider_trainjobs.local.store import Store
+    from airflow_provider_trainjobs.local.store import LogCap, Store
 
     faults = Faults(FaultSettings(
         error_rate=args.fault_error_rate,
@@ -130,12 +137,13 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     storage = StorageEmulator(args.storage_port, data_dir / "storage")
-    store = Store(data_dir / "service.db")
+    store = Store(data_dir / "service.db", LogCap(max(0, args.max_log_entries), int(max(0.0, args.max_log_mb) * 1e6)))
     engine = Engine(
         store, data_dir, storage.endpoint,
         max_concurrent_jobs=args.max_concurrent_jobs,
         max_replicas=args.max_replicas,
         deadline_scale=args.deadline_scale,
+        keep_work_dirs=args.keep_work_dirs,
     )
     try:
         server = LocalServer(args.port, engine, faults, storage.endpoint)  # bind the API port first
