@@ -74,9 +74,9 @@ def list_request(
     if not 0 <= page_size <= max_size:
         raise ApiError(400, f"pageSize: must be between 0 and {max_size}; got {page_size}")
     token = query.get("pageToken") or "0"
-    offset = int(token) if token.isdigit() else -1
+    offset = int(token) if token.isdigit() and len(token) <= 18 else -1
     if offset < 0:
-        raise ApiError(400, f"pageToken: {token!r} is not a token this service issued")
+        raise ApiError(400, f"pageToken: {token[:40]!r} is not a token this service issued")
     try:
         predicate = parse_job_filter(query.get("filter"))
     except FilterError as err:

@@ -36,7 +36,7 @@ class FrontHandler(BaseHTTPRequestHandler):
     """Base handler: socket options, Google-shaped errors, guarded body reading. ``max_body`` is per surface."""
 
     server: LoopbackServer
-    error_content_type = "application/json"
+    default_request_version = "HTTP/1.0"  # an unreadable request line still gets a status line
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return
@@ -73,6 +73,8 @@ class FrontHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         if code == 501:  # an unknown verb: Google's front end answers 405
             code, message = 405, f"Method not allowed: {self.command!r}"
+        elif code == 505:  # a malformed request, as far as the client is concerned: a 4xx
+            code = 400
         short = self.responses.get(code, ("error", ""))[0]
         self.send_api_error(ApiError(code, f"{message or short}"))
 

@@ -23,29 +23,25 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _where(path: list[str]) -> str:
-    return ".".join(path) or "request body"
-
-
 def check_values(body: Any) -> None:
     """400 naming the field when ``body`` nests too deeply or holds a number that no proto field can take."""
-    stack: list[tuple[Any, list[str]]] = [(body, [])]
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
     while stack:
-        value, path = stack.pop()
-        if len(path) > MAX_DEPTH:
-            raise ApiError(400, f"request body: nested deeper than {MAX_DEPTH} levels (at {_where(path[:3])}...)")
+        value, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ApiError(400, f"request body: nested deeper than {MAX_DEPTH} levels (at {where[:80]}...)")
         if isinstance(value, dict):
-            stack.extend((item, [*path, str(key)[:64]]) for key, item in value.items())
+            stack.extend((item, f"{where}.{str(key)[:64]}" if where else str(key)[:64], depth + 1)
+                         for key, item in value.items())
         elif isinstance(value, list):
-            stack.extend((item, [*path[:-1], f"{path[-1] if path else ''}[{i}]"]) if path else (item, [f"[{i}]"])
-                         for i, item in enumerate(value))
+            stack.extend((item, f"{where}[{index}]", depth + 1) for index, item in enumerate(value))
         elif isinstance(value, bool) or value is None or isinstance(value, str):
             continue
         elif isinstance(value, int):
             if not -INT64 <= value < INT64:
-                raise ApiError(400, f"{_where(path)}: the integer is out of range (64-bit at most)")
+                raise ApiError(400, f"{where or 'request body'}: the integer is out of range (64-bit at most)")
         elif isinstance(value, float) and not math.isfinite(value):
-            raise ApiError(400, f"{_where(path)}: the number is out of range (not a finite double)")
+            raise ApiError(400, f"{where or 'request body'}: the number is out of range (not a finite double)")
 
 
 def parse_json(raw: bytes) -> Any:

@@ -16,8 +16,8 @@ import zlib
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from gcp_storage_emulator.server import HANDLERS, Router
 from gcp_storage_emulator.server import RequestHandler as EmulatorHandler
-from gcp_storage_emulator.server import Router
 
 from airflow_provider_trainjobs.local.errors import ApiError
 from airflow_provider_trainjobs.local.front import FrontHandler, LoopbackServer
@@ -103,8 +103,8 @@ class StorageHandler(FrontHandler, EmulatorHandler):
 
     def _check_names(self, method: str, data: bytes) -> None:
         path = unquote(urlsplit(self.path).path)
-        if "\0" in path or path in REFUSED_PATHS:
-            raise ApiError(404, f"Not Found: {path[:200]!r} is not served by this storage emulator", "NOT_FOUND")
+        if path in REFUSED_PATHS:
+            raise ApiError(404, f"Not Found: {path!r} is not served by this storage emulator", "NOT_FOUND")
         if match := _BUCKET_IN_PATH.match(path):
             check_bucket(match["bucket"], "bucket")
         elif method == "POST" and path.rstrip("/") in ("/storage/v1/b", "/b"):  # bucket create
@@ -113,6 +113,26 @@ class StorageHandler(FrontHandler, EmulatorHandler):
             except (ValueError, AttributeError, RecursionError):
                 raise ApiError(400, "request body: must be a JSON Bucket resource") from None
             check_bucket(str(name or ""), "name")
+        if "\0" in path:
+            raise ApiError(400, "path: object names cannot contain a NUL character")
+        routed = urlsplit(f"http://{self.headers.get('Host')}{self.path}").path  # what the package's router matches
+        self._check_route(routed, self.headers.get("X-HTTP-Method-Override") or method)
+
+    @staticmethod
+    def _check_route(path: str, method: str) -> None:
+        """404/405 in Google's shape for what the package's router would answer with an empty 501."""
+        served = False
+        for pattern, handlers in HANDLERS:
+            if re.fullmatch(pattern, path):
+                if method in handlers:
+                    return
+                served = True
+                break
+        if method == "POST" and path.endswith("/o") and "/b/" in path:  # uploads without the /upload prefix
+            return
+        if served:
+            raise ApiError(405, f"Method not allowed: {method[:20]} {path[:200]}", "METHOD_NOT_ALLOWED")
+        raise ApiError(404, f"Not Found: {path[:200]!r} is not served by this storage emulator", "NOT_FOUND")
 
     def _handle(self, method: str) -> None:
         try:
