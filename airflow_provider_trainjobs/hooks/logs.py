@@ -146,6 +146,18 @@ def format_entry(entry: dict[str, Any]) -> str:
     return f"[{prefix}] {str(message).rstrip()}"
 
 
+def format_line(entry: dict[str, Any]) -> str:
+    """The task-log line of an entry: the trainer's own time, then :func:`format_entry`
+    (``2024-05-01T12:00:03.123Z [master-replica-0] message``), so a line fetched late keeps its time."""
+    stamp = entry.get("timestamp")
+    if not stamp:
+        return format_entry(entry)
+    nanos = _nanos(str(stamp))
+    seconds, fraction = divmod(nanos, 1_000_000_000)
+    when = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{when}.{fraction // 1_000_000:03d}Z {format_entry(entry)}"
+
+
 def entry_level(entry: dict[str, Any]) -> int:
     """The task-log level for an entry's severity (INFO for everything below WARNING)."""
     return _LEVELS.get(str(entry.get("severity") or "INFO").upper(), logging.INFO)

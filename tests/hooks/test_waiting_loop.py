@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError, TrainingJobDeadlineExceeded
 from airflow_provider_trainjobs.hooks.retry import RetryPolicy
-from airflow_provider_trainjobs.hooks.wait_loop import (
+from airflow_provider_trainjobs.hooks.waiting import (
     Cancel,
     FetchLogs,
     Poll,
