@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
-from airflow_provider_trainjobs.hooks.logs import LogCursor, entry_level, format_line
+from airflow_provider_trainjobs.hooks.logs import LogCursor, log_entry
 from airflow_provider_trainjobs.hooks.retry import RetryPolicy, is_transient
 from airflow_provider_trainjobs.spec.results import tuning_progress
 from airflow_provider_trainjobs.spec.waiting import (
@@ -244,17 +244,14 @@ def heartbeat_line(job: dict[str, Any], now: datetime) -> str:
 
 
 def span(seconds: float) -> str:
-    """A duration the way people say it: ``45s``, ``35m``, ``1h30m``, ``2h``, ``7d``."""
+    """A duration the way people say it, to the minute past the first: ``45s``, ``35m``, ``1h30m``, ``7d``."""
     whole = max(0, int(seconds))
     days, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if not (days or hours or minutes):
         return f"{secs}s"
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
-    if not (days or hours) and secs:
-        parts.append(f"{secs}s")
-    return "".join(parts)
+    return "".join([f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""])
 
 
 def conclude(job_id: str, status: WaitStatus, job: dict[str, Any], *, cancel_on_deadline: bool,
@@ -362,7 +359,7 @@ def _tail(job_id: str, state: WaitState, log: Any, retry: RetryPolicy,
     state.log_failures = 0
     fresh = state.cursor.advance(entries)
     for entry in fresh:
-        log.log(entry_level(entry), "%s", format_line(entry))
+        log_entry(log, entry)
     if fresh:
         state.last_output = now()
 
