@@ -12,7 +12,6 @@ the loop stops reading logs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,12 +28,10 @@ from airflow_provider_trainjobs.spec.waiting import (
     TERMINAL_STATES,
     WAITING_STATES,
     parse_time,
+    service_deadline,
 )
 
 DEFAULT_HEARTBEAT = 300.0  # seconds of silence before a "still RUNNING" line
-
-
-# -- the state machine ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -50,30 +47,6 @@ class WaitStatus:
     message: str
     deadline: str | None = None
     by_service: bool = False
-
-
-# How a service says it cancelled a job for one of its scheduling limits. The field names come
-# first (the local service's "Job exceeded scheduling.maxRunningTime (60s) while RUNNING; ...",
-# Vertex's scheduling.timeout); the phrases cover services that describe the limit in words.
-_SERVICE_LIMITS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("maxWaitTime", re.compile(r"maxWaitTime|max(imum)?[ _]wait[ _]time|\bwait(ing)? time\b|"
-                               r"queued (for )?longer than|maxWaitDuration", re.IGNORECASE)),
-    ("maxRunningTime", re.compile(r"maxRunningTime|scheduling\.timeout|max(imum)?[ _]running[ _]time|"
-                                  r"\brunning time\b|\bran (for )?longer than|exceeded (its |the )?(job )?timeout",
-                                  re.IGNORECASE)),
-)
-
-
-def service_deadline(job: dict[str, Any]) -> str | None:
-    """The limit (``maxWaitTime``/``maxRunningTime``) a CANCELLED job's errorMessage says the service
-    enforced, else None (a user's cancel, or any other end)."""
-    if job.get("state") != "CANCELLED":
-        return None
-    message = str(job.get("errorMessage") or "")
-    for limit, pattern in _SERVICE_LIMITS:
-        if pattern.search(message):
-            return limit
-    return None
 
 
 @dataclass(frozen=True)
@@ -150,8 +123,6 @@ def evaluate(job: dict[str, Any], now: datetime, *, grace: float) -> WaitStatus:
     return WaitStatus(False, False, f"job {job_id} is {state}")
 
 
-# -- steps, and what a wait has learnt ------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class Poll:
@@ -192,8 +163,6 @@ class WaitState:
     log_failures: int = 0  # consecutive transient failures to read the logs
     last_output: datetime | None = None  # when the wait last wrote a line (for the heartbeat)
 
-
-# -- one poll -------------------------------------------------------------------------------------------
 
 
 def observe(job_id: str, state: WaitState, job: dict[str, Any], *, now: datetime, grace: float, log: Any,
@@ -285,8 +254,6 @@ def check_wait_args(poll_interval: float, grace: float, heartbeat: float) -> Non
     if heartbeat < 0:
         raise ValueError(f"heartbeat_interval must be >= 0 seconds (0 turns it off); got {heartbeat}")
 
-
-# -- the loop -------------------------------------------------------------------------------------------
 
 
 def wait_steps(
@@ -386,8 +353,6 @@ def advance(steps: Generator[Step, Any, dict[str, Any]], send: Any, error: BaseE
     except StopIteration as stop:
         return True, stop.value
 
-
-# -- the trigger's event and its reverse ----------------------------------------------------------------
 
 
 def event_for(job_id: str, state: WaitState, job: dict[str, Any] | None = None,

@@ -1,12 +1,14 @@
 """The job states and scheduling defaults every waiter and the local service agree on, and RFC 3339 times.
 
-Pure vocabulary with no behaviour: the waiting itself (state machine, deadlines, the wait loop, the trigger's
+Pure vocabulary: how a service says it cancelled a job for a limit is here too. The waiting itself (state machine, deadlines, the wait loop, the trigger's
 event) lives in ``hooks/waiting.py``; ``local/`` reads these names from here, below the hooks.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from typing import Any
 
 SUCCEEDED = "SUCCEEDED"
 FAILED_STATES = frozenset({"FAILED", "CANCELLED"})
@@ -27,3 +29,27 @@ def parse_time(text: str) -> datetime:
         value = f"{head}.{(digits + '000000')[:6]}{tail}"
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# How a service says it cancelled a job for one of its scheduling limits. The field names come
+# first (the local service's "Job exceeded scheduling.maxRunningTime (60s) while RUNNING; ...",
+# Vertex's scheduling.timeout); the phrases cover services that describe the limit in words.
+_SERVICE_LIMITS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("maxWaitTime", re.compile(r"maxWaitTime|max(imum)?[ _]wait[ _]time|\bwait(ing)? time\b|"
+                               r"queued (for )?longer than|maxWaitDuration", re.IGNORECASE)),
+    ("maxRunningTime", re.compile(r"maxRunningTime|scheduling\.timeout|max(imum)?[ _]running[ _]time|"
+                                  r"\brunning time\b|\bran (for )?longer than|exceeded (its |the )?(job )?timeout",
+                                  re.IGNORECASE)),
+)
+
+
+def service_deadline(job: dict[str, Any]) -> str | None:
+    """The limit (``maxWaitTime``/``maxRunningTime``) a CANCELLED job's errorMessage says the service
+    enforced, else None (a user's cancel, or any other end)."""
+    if job.get("state") != "CANCELLED":
+        return None
+    message = str(job.get("errorMessage") or "")
+    for limit, pattern in _SERVICE_LIMITS:
+        if pattern.search(message):
+            return limit
+    return None
