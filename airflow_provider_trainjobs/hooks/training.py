@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any, cast
 from urllib.parse import quote
 
-from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, TrainJobsBaseHook
+from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, ON_CONFLICT, TrainJobsBaseHook
 from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError
 from airflow_provider_trainjobs.hooks.logs import LogCursor, format_entry, list_entries, log_filter
 from airflow_provider_trainjobs.hooks.retry import RetryPolicy, as_api_error, call_with_retries
@@ -35,7 +35,6 @@ from airflow_provider_trainjobs.hooks.wait_loop import (
 )
 from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES
 
-ON_CONFLICT = ("attach", "fail", "suffix")
 MAX_SUFFIX = 100
 HTTP_TIMEOUT = 60.0
 # Log reads are a side show of the wait: a logging endpoint that stops answering must not hold a poll (and
