@@ -1,17 +1,17 @@
-"""The pieces of a submit's Job body that need no service: config path, region, labels, stand-in package URIs.
+"""The pieces of a submit's Job body that need no service: config path, labels, stand-in package URIs.
 
-Pure functions on the operator's rendered arguments, so a submit reads its config once, resolves its region in
-one place and validates its packages' URIs before anything is built or uploaded.
+Pure functions on the operator's rendered arguments, so a submit reads its config once and validates its
+packages' URIs before anything is built or uploaded.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["config_source", "job_labels", "job_region", "provisional_uris"]
+__all__ = ["config_source", "job_labels", "provisional_uris"]
 
 
 def config_source(config: Any, dag_fileloc: str | None) -> Any:
@@ -22,23 +22,6 @@ def config_source(config: Any, dag_fileloc: str | None) -> Any:
             if candidate.is_file():
                 return str(candidate)
     return config if config is None or isinstance(config, dict) else str(config)
-
-
-def job_region(argument: str | None, config_job: Mapping[str, Any],
-               connection_region: Callable[[], str | None]) -> str | None:
-    """The region a job runs in and the operator talks to: the ``region`` argument, else the config's
-    ``trainingInput.region``, else the connection's ``region`` extra (gcloud's ``compute/region``).
-
-    ``connection_region`` is called only when neither of the first two names one (it reads the connection).
-    """
-    if argument:
-        return argument
-    training_input = config_job.get("trainingInput")
-    region = training_input.get("region") if isinstance(training_input, Mapping) else None
-    if region:
-        # Not a string: left to build_training_job, which names the field and the rule.
-        return region if isinstance(region, str) else None
-    return connection_region()
 
 
 def job_labels(run: Mapping[str, str], argument: Any, config_job: Mapping[str, Any]) -> Any:

@@ -21,12 +21,7 @@ from airflow_provider_trainjobs.operators._common import (
     raise_for_event,
     run_labels,
 )
-from airflow_provider_trainjobs.operators._job_body import (
-    config_source,
-    job_labels,
-    job_region,
-    provisional_uris,
-)
+from airflow_provider_trainjobs.operators._job_body import config_source, job_labels, provisional_uris
 from airflow_provider_trainjobs.operators._resubmit import ResubmitMixin
 from airflow_provider_trainjobs.operators.links import TrainingJobLink
 
@@ -170,10 +165,15 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         return load_config(source) if source is not None else {}
 
     def _region(self, config_job: dict[str, Any]) -> str | None:
-        """The job's region (see :func:`~airflow_provider_trainjobs.operators._job_body.job_region`)."""
+        """The job's region: ``region``, else the config's ``trainingInput.region``, else the connection's
+        ``region`` extra (the hooks' one resolver, :func:`~airflow_provider_trainjobs.hooks.backend.resolve_region`)."""
         if self._job_region is not None:
             return self._job_region
-        return job_region(clean_str(self.region), config_job, lambda: self.hook.settings.region)
+        from airflow_provider_trainjobs.hooks.backend import resolve_region
+
+        # A trainingInput that is not a mapping is left to build_training_job, which names the rule.
+        body = config_job if isinstance(config_job.get("trainingInput") or {}, dict) else None
+        return resolve_region(body, explicit=clean_str(self.region), default=self.hook.settings.region)
 
     def _job_arguments(self, config_job: dict[str, Any]) -> dict[str, Any]:
         """The ``build_training_job`` keywords this operator's arguments give. Subclasses refine them."""
