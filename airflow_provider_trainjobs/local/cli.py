@@ -39,13 +39,12 @@ def _add_service_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault-drop-rate", type=float, default=0.0,
                         help="fraction of API requests whose connection is closed without an answer")
     parser.add_argument("--fault-seed", type=int, default=None, help="seed for the fault dice (reproducible runs)")
-    parser.add_argument("--max-log-entries", type=int, default=500_000,
-                        help="trainer log lines kept per job; later ones are counted, not stored (default 500000)")
-    parser.add_argument("--max-log-mb", type=float, default=100.0,
-                        help="trainer log text kept per job in MB, whichever cap comes first (default 100)")
-    parser.add_argument("--keep-work-dirs", nargs="?", const=True, default=False,
-                        type=lambda v: str(v).lower() in ("1", "true", "yes"),
-                        help="keep each job's work dir under <data-dir>/work after it ends (default: removed)")
+    from airflow_provider_trainjobs.local.limits import add_limit_options
+
+    add_limit_options(parser)
+    from airflow_provider_trainjobs.local.job_limits import add_job_options
+
+    add_job_options(parser)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -118,9 +117,11 @@ def serve(args: argparse.Namespace) -> int:
 def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
     from airflow_provider_trainjobs.local.engine import Engine
     from airflow_provider_trainjobs.local.faults import Faults, FaultSettings
+    from airflow_provider_trainjobs.local.job_limits import log_cap_from_args
+    from airflow_provider_trainjobs.local.limits import limits_from_args
     from airflow_provider_trainjobs.local.server import LocalServer, serve_in_thread
     from airflow_provider_trainjobs.local.storage import StorageEmulator
-    from airflow_provider_trainjobs.local.store import LogCap, Store
+    from airflow_provider_trainjobs.local.store import Store
 
     faults = Faults(FaultSettings(
         error_rate=args.fault_error_rate,
@@ -136,8 +137,9 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    storage = StorageEmulator(args.storage_port, data_dir / "storage")
-    store = Store(data_dir / "service.db", LogCap(max(0, args.max_log_entries), int(max(0.0, args.max_log_mb) * 1e6)))
+    limits = limits_from_args(args)
+    storage = StorageEmulator(args.storage_port, data_dir / "storage", limits)
+    store = Store(data_dir / "service.db", log_cap_from_args(args))
     engine = Engine(
         store, data_dir, storage.endpoint,
         max_concurrent_jobs=args.max_concurrent_jobs,
@@ -146,7 +148,7 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         keep_work_dirs=args.keep_work_dirs,
     )
     try:
-        server = LocalServer(args.port, engine, faults, storage.endpoint)  # bind the API port first
+        server = LocalServer(args.port, engine, faults, storage.endpoint, limits)  # bind the API port first
     except OSError as err:
         store.close()
         print(f"trainjobs-local: --port {args.port}: cannot listen on 127.0.0.1:{args.port}"

@@ -92,3 +92,25 @@ def test_each_job_has_its_own_cap(tmp_path: Path) -> None:
     assert len(store.logs(PROJECT, "b")) == 2
     assert len(store.logs("other", "a")) == 1
     store.close()
+
+
+@pytest.mark.parametrize("argv", [["--max-log-entries", "-1"], ["--max-log-mb", "nan"], ["--max-log-mb", "-2"],
+                                  ["--keep-work-dirs", "maybe"]])
+def test_bad_cap_options_are_refused_naming_the_option(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from airflow_provider_trainjobs.local.cli import _parser
+
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["serve", *argv])
+    assert f"argument {argv[0]}" in capsys.readouterr().err
+
+
+def test_the_cap_options_survive_up_handing_them_to_serve() -> None:
+    from airflow_provider_trainjobs.local.cli import _parser
+    from airflow_provider_trainjobs.local.job_limits import log_cap_from_args
+
+    args = _parser().parse_args(["serve", "--max-log-entries", "7", "--max-log-mb", "0.5", "--keep-work-dirs",
+                                 "False"])
+    assert log_cap_from_args(args) == LogCap(max_entries=7, max_bytes=500_000)
+    assert args.keep_work_dirs is False
+    assert _parser().parse_args(["serve", "--keep-work-dirs"]).keep_work_dirs is True
+    assert log_cap_from_args(_parser().parse_args(["serve"])) == LogCap()
