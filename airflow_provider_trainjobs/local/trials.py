@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from airflow_provider_trainjobs.local.engine import Engine, Run
 
 EARLY_STOP_CHECK_INTERVAL = 0.1
+# With maxFailedTrials unset or 0 ("the service decides"), a job whose first FAIL_FAST_TRIALS finished trials
+# all failed is failed at once: a trainer that cannot start would otherwise run every one of maxTrials.
+FAIL_FAST_TRIALS = 3
 
 
 @dataclass
@@ -54,7 +57,7 @@ class _Tuning:
         self.completed_values: list[list[float]] = []
         # completedTrialCount is the number of trials that completed successfully (ml v1 TrainingOutput).
         self.failed = self.succeeded = self.launched = 0
-        self.last_failure = ""
+        self.last_failure = self.first_failure = ""
 
     def log(self, severity: str, message: str, trial_id: str | None = None) -> None:
         self.engine.log(self.project, self.job_id, severity, message, trial_id=trial_id)
@@ -150,6 +153,7 @@ class _Tuning:
             record["state"] = "FAILED"
             self.failed += 1
             self.last_failure = f"trial {trial_id}: {why}"
+            self.first_failure = self.first_failure or self.last_failure
             suggester.report(trial.params, None, failed=True)
             self.log("ERROR", f"Trial {trial_id} failed: {why}", trial_id)
         del self.active[trial_id]
@@ -216,11 +220,17 @@ class _Tuning:
                     f"{self.failed} trials failed, reaching trainingInput.hyperparameters.maxFailedTrials"
                     f" ({max_failed}). Last failure: {self.last_failure}"
                 )
+            if not max_failed and not self.succeeded and self.failed >= FAIL_FAST_TRIALS:
+                return "FAILED", (
+                    f"The first {self.failed} trials failed and none succeeded, so the service stopped the job"
+                    " (trainingInput.hyperparameters.maxFailedTrials is unset: the service decides; set it to"
+                    f" allow more failures). First failure: {self.first_failure}"
+                )
             if not self.active and self.launched >= total:
                 break
             time.sleep(self.engine.poll_interval)
         if not any(t["state"] == "SUCCEEDED" for t in self.trials):
-            return "FAILED", f"All {len(self.trials)} trials failed. Last failure: {self.last_failure}"
+            return "FAILED", f"All {len(self.trials)} trials failed. First failure: {self.first_failure}"
         return "SUCCEEDED", ""
 
 
