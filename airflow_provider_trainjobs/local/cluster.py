@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_provider_trainjobs.local.envs import JobEnvironment
 from airflow_provider_trainjobs.processes import kill_tree, new_marker, signal_all, with_environ
 
 LogSink = Callable[[str, str, str | None, str], None]  # severity, task_name, trial_id, message
@@ -190,7 +190,7 @@ class RunContext:
     job_id: str
     training: dict[str, Any]
     workdir: Path
-    python_path: list[Path]
+    environment: JobEnvironment  # the interpreter the replicas run with (the job's venv, or the base)
     storage_endpoint: str
     trial_id: str | None = None
     extra_args: list[str] = field(default_factory=list)
@@ -240,11 +240,6 @@ class Cluster:
             env["CLOUD_ML_TRIAL_ID"] = ctx.trial_id
         if ctx.metric_file is not None:
             env["CLOUD_ML_HP_METRIC_FILE"] = str(ctx.metric_file)
-        paths = [str(p) for p in ctx.python_path]
-        if env.get("PYTHONPATH"):
-            paths.append(env["PYTHONPATH"])
-        if paths:
-            env["PYTHONPATH"] = os.pathsep.join(paths)
         return env
 
     def _vertex_env(self, env: dict[str, str], plan: ReplicaPlan, cluster: dict[str, list[str]],
@@ -278,7 +273,7 @@ class Cluster:
         args = [*pool.get("args", []), *self.ctx.extra_args]
         image = pool.get("imageUri")
         if not image:
-            return [sys.executable, "-m", str(pool["pythonModule"]), *args]
+            return [self.ctx.environment.python, "-m", str(pool["pythonModule"]), *args]
         names = (*_CONTAINER_ENV, *VERTEX_ENV, *pool.get("env", {}))
         return self._docker_run(plan, env, str(image), names, [str(c) for c in pool.get("command") or []], args)
 
@@ -320,7 +315,7 @@ class Cluster:
             return self._docker_run(plan, env, str(image), _CONTAINER_ENV,
                                     [str(c) for c in config.get("containerCommand") or []],
                                     [str(a) for a in config.get("containerArgs") or []] + args)
-        return [sys.executable, "-m", str(training["pythonModule"]), *args]
+        return [self.ctx.environment.python, "-m", str(training["pythonModule"]), *args]
 
     def _pump(self, replica: Replica, stream: IO[bytes], is_err: bool) -> None:
         task, trial = replica.plan.task_name, self.ctx.trial_id

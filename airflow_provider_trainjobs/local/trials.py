@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.local.cluster import Cluster, RunContext, plan_job
+from airflow_provider_trainjobs.local.envs import JobEnvironment
 from airflow_provider_trainjobs.local.store import rfc3339
 from airflow_provider_trainjobs.spec.results import DEFAULT_METRIC_TAG
 
@@ -45,8 +46,8 @@ def _metric_view(measurements: list[Any]) -> tuple[dict[str, Any] | None, list[d
 class _Tuning:
     """The state of one tuning run: the suggester, the trial records and the trials still running."""
 
-    def __init__(self, engine: Engine, run: Run, job: dict[str, Any], python_path: list[Path]) -> None:
-        self.engine, self.run, self.job, self.python_path = engine, run, job, python_path
+    def __init__(self, engine: Engine, run: Run, job: dict[str, Any], environment: JobEnvironment) -> None:
+        self.engine, self.run, self.job, self.environment = engine, run, job, environment
         self.project, self.job_id = run.project, run.job_id
         self.training: dict[str, Any] = job["trainingInput"]
         self.spec: dict[str, Any] = self.training["hyperparameters"]
@@ -113,7 +114,7 @@ class _Tuning:
         metric_file = workdir / "hypertune" / "output.metrics"
         metric_file.parent.mkdir(parents=True, exist_ok=True)
         ctx = RunContext(
-            self.project, self.job_id, self.training, workdir, self.python_path, self.engine.storage_endpoint,
+            self.project, self.job_id, self.training, workdir, self.environment, self.engine.storage_endpoint,
             trial_id=trial_id, extra_args=[f"--{name}={value}" for name, value in params.items()],
             metric_file=metric_file, vertex=self.job.get("vertex"),
             gcs_root=self.run.gcs.root if self.run.gcs is not None else None, service_dir=self.engine.data_dir,
@@ -234,6 +235,6 @@ class _Tuning:
         return "SUCCEEDED", ""
 
 
-def run_tuning(engine: Engine, run: Run, job: dict[str, Any], python_path: list[Path]) -> tuple[str, str]:
-    """Run every trial of ``job``; returns the job's final (state, errorMessage)."""
-    return _Tuning(engine, run, job, python_path).execute()
+def run_tuning(engine: Engine, run: Run, job: dict[str, Any], environment: JobEnvironment) -> tuple[str, str]:
+    """Run every trial of ``job`` in ``environment``; returns the job's final (state, errorMessage)."""
+    return _Tuning(engine, run, job, environment).execute()
