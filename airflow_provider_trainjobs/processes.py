@@ -91,7 +91,8 @@ def kill_tree(pid: int, sig: int = signal.SIGKILL, *, marker: str | None = None,
 
 
 def run_interruptibly(command: list[str], cwd: Path, interrupt: Callable[[], None],
-                      env: dict[str, str] | None = None) -> tuple[int, str, str]:
+                      env: dict[str, str] | None = None,
+                      marker_key: str = "TRAINJOBS_SUBPROCESS_ID") -> tuple[int, str, str]:
     """Run ``command`` in its own session; returns (exit code, stdout, stderr). While it runs ``interrupt`` is
     called; when it raises, the command and everything it started (setsid() children too, found by an
     environment marker) are killed and the exception propagates. Output goes to files, not pipes, so a child
@@ -99,7 +100,7 @@ def run_interruptibly(command: list[str], cwd: Path, interrupt: Callable[[], Non
     import subprocess
     import tempfile
 
-    key, value = new_marker("TRAINJOBS_SUBPROCESS_ID")
+    key, value = new_marker(marker_key)
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                 text=True, start_new_session=True, env={**(env or os.environ), key: value})

@@ -48,6 +48,9 @@ def _add_environment_options(parser: argparse.ArgumentParser) -> None:
                              " repeatable (default: the service's own environment)")
     parser.add_argument("--offline", action="store_true",
                         help="install job dependencies only from the cache; never reach a package index")
+    parser.add_argument("--container-runtime", default="auto", metavar="COMMAND",
+                        help="what runs custom containers: auto (Docker if it answers, else podman) or a command"
+                             " line, e.g. 'podman --runtime runc --cgroup-manager cgroupfs'")
 
 
 def _runtimes(values: list[str]) -> dict[str, str] | str:
@@ -167,6 +170,9 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         deadline_scale=args.deadline_scale,
     )
     engine.packages.configure(runtimes=runtimes, offline=bool(getattr(args, "offline", False)))
+    from airflow_provider_trainjobs.local import containers
+
+    containers.configure(str(getattr(args, "container_runtime", "auto")))
     try:
         server = LocalServer(args.port, engine, faults, storage.endpoint)  # bind the API port first
     except OSError as err:

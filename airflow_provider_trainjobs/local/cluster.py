@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_provider_trainjobs.local import containers
 from airflow_provider_trainjobs.local.envs import JobEnvironment
 from airflow_provider_trainjobs.processes import kill_tree, new_marker, signal_all, with_environ
 
@@ -43,24 +43,12 @@ RUN_MARKER = "TRAINJOBS_RUN_ID"
 SERVICE_MARKER = "TRAINJOBS_SERVICE_DATA_DIR"
 MAX_LINE_BYTES = 256 * 1024
 TRUNCATED = " [truncated: the line was longer than 256 KB]"
-_docker_answer: tuple[bool, str] | None = None
 
 
 def docker_available() -> tuple[bool, str]:
-    """Whether a Docker engine answers ``docker info`` (checked once per service)."""
-    global _docker_answer
-    if _docker_answer is None:
-        exe = shutil.which("docker")
-        if exe is None:
-            _docker_answer = (False, "no docker command on PATH")
-        else:
-            try:
-                proc = subprocess.run([exe, "info"], capture_output=True, text=True, timeout=10)
-                tail = (proc.stderr or "").strip().splitlines()[-1:] or [""]
-                _docker_answer = (proc.returncode == 0, tail[0])
-            except (OSError, subprocess.TimeoutExpired) as err:
-                _docker_answer = (False, str(err))
-    return _docker_answer
+    """Whether a container engine (Docker, or podman, see local/containers.py) answers."""
+    engine, why = containers.runtime()
+    return engine is not None, why
 
 
 def _free_port() -> int:
@@ -279,16 +267,12 @@ class Cluster:
 
     def _docker_run(self, plan: ReplicaPlan, env: dict[str, str], image: str, names: tuple[str, ...],
                     entrypoint: list[str], args: list[str]) -> list[str]:
-        """``docker run`` of one replica: host network, the named variables of ``env`` passed through."""
-        command = ["docker", "run", "--rm", "--network", "host", "--name", self._container_name(plan)]
-        for key in dict.fromkeys(names):
-            if key in env:
-                command += ["-e", key]
-        if entrypoint:
-            command += ["--entrypoint", entrypoint[0], image, *entrypoint[1:]]
-        else:
-            command.append(image)
-        return command + args
+        """The container engine's ``run`` of one replica: host network, the named variables of ``env``."""
+        engine, why = containers.runtime()
+        if engine is None:
+            raise RuntimeError(f"no container engine answers: {why}")
+        return containers.run_command(engine, self._container_name(plan), image, [k for k in names if k in env],
+                                      entrypoint, args, self.ctx.metric_file)
 
     def _container_name(self, plan: ReplicaPlan) -> str:
         return f"trainjobs-{self.ctx.job_id}-{self.ctx.trial_id or 0}-{plan.task_name}"
@@ -417,12 +401,9 @@ class Cluster:
             strays += kill_tree(replica.proc.pid, signal.SIGTERM, tree=running)
             if running:
                 alive.append(replica)
-            if replica.plan and self._uses_docker:
-                subprocess.run(
-                    ["docker", "kill", self._container_name(replica.plan)],
-                    capture_output=True,
-                    check=False,
-                )
+            engine = containers.runtime()[0] if self._uses_docker else None
+            if engine is not None:
+                containers.kill(engine, self._container_name(replica.plan))
         signal_all(strays, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for replica in alive:

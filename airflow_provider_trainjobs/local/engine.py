@@ -421,8 +421,8 @@ class Engine:
             ok, why = docker_available()
             if not ok:
                 return "FAILED", (
-                    f"{field}: the custom container {image} needs a Docker engine and none answers"
-                    f" on this machine ({why}); the local service cannot run it."
+                    f"{field}: the custom container {image} needs a container engine (Docker or podman) and"
+                    f" none answers on this machine ({why}); the local service cannot run it."
                 )
         environment = self.packages.prepare(  # the job's venv (local/packages.py), or the base without packages
             project, job, uris, workdir / "packages", lambda severity, line: self.log(project, job_id, severity, line),

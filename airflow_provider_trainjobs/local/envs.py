@@ -10,6 +10,7 @@ installed). The package index is the one this machine is configured for: uv's ow
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -132,8 +133,10 @@ def unsatisfied(wheels: list[Path], base: Base) -> list[str]:
     return needed
 
 
+@functools.lru_cache(maxsize=1)
 def _pip_config() -> list[tuple[str, str]]:
-    """pip's configured (key, value) pairs, from its own reader (files and PIP_* variables)."""
+    """pip's configured (key, value) pairs, from its own reader (files and PIP_* variables); read once per
+    service."""
     try:
         proc = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
                               timeout=60, stdin=subprocess.DEVNULL, check=False)

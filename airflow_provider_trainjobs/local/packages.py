@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -35,7 +32,7 @@ from airflow_provider_trainjobs.local.envs import (
     probe_base,
     unsatisfied,
 )
-from airflow_provider_trainjobs.processes import kill_tree, new_marker
+from airflow_provider_trainjobs.processes import run_interruptibly
 
 BUILD_MARKER = "TRAINJOBS_BUILD_ID"  # in the build's environment: finds what it started, even orphaned
 _BUILD = (
@@ -76,33 +73,11 @@ def _build(src: Path, out: Path, name: str, interrupt: Callable[[], None]) -> st
 
     Output goes to files, not pipes: a child the build leaves behind cannot hold a pipe open and hang the wait.
     """
-    key, value = new_marker(BUILD_MARKER)
-    log_dir = out.parent
-    with open(log_dir / "build.out", "w+") as stdout, open(log_dir / "build.err", "w+") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _BUILD, str(out), _build_backend(src)],
-            cwd=src, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, text=True,
-            start_new_session=True, env=dict(os.environ, **{key: value}),
-        )
-        try:
-            while True:
-                try:
-                    proc.wait(timeout=0.05)
-                    break
-                except subprocess.TimeoutExpired:
-                    interrupt()
-        except BaseException:
-            kill_tree(proc.pid, signal.SIGKILL, marker=f"{key}={value}")
-            proc.wait()
-            raise
-        finally:
-            kill_tree(proc.pid, signal.SIGKILL, marker=f"{key}={value}", tree=False)  # what it left running
-        stdout.seek(0)
-        stderr.seek(0)
-        out_text, err_text = stdout.read(), stderr.read()
-    if proc.returncode != 0:
+    code, out_text, err_text = run_interruptibly([sys.executable, "-c", _BUILD, str(out), _build_backend(src)],
+                                                 src, interrupt, marker_key=BUILD_MARKER)
+    if code != 0:
         tail = "\n".join((err_text or out_text).strip().splitlines()[-10:])
-        raise PackageError(f"packageUris: building {name} failed (exit {proc.returncode}):\n{tail}")
+        raise PackageError(f"packageUris: building {name} failed (exit {code}):\n{tail}")
     return out_text.strip().splitlines()[-1]
 
 

@@ -73,4 +73,5 @@ def test_uvs_own_settings_win_over_pips(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_pip_config_is_read_through_pip(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_INDEX_URL", "https://pip-env.example/simple")
+    envs._pip_config.cache_clear()
     assert ("index-url", "https://pip-env.example/simple") in envs._pip_config()
