@@ -271,8 +271,13 @@ class Cluster:
         engine, why = containers.runtime()
         if engine is None:
             raise RuntimeError(f"no container engine answers: {why}")
-        return containers.run_command(engine, self._container_name(plan), image, [k for k in names if k in env],
-                                      entrypoint, args, self.ctx.metric_file)
+        mounts: list[tuple[Path, str]] = []
+        if self.ctx.metric_file is not None:  # the hypertune file at the same path inside
+            mounts.append((self.ctx.metric_file.parent, str(self.ctx.metric_file.parent)))
+        if self.ctx.gcs_root is not None:  # Vertex's /gcs mount
+            mounts.append((self.ctx.gcs_root, "/gcs"))
+        passed = [k for k in names if k in env and k != "TRAINJOBS_GCS_ROOT"]
+        return containers.run_command(engine, self._container_name(plan), image, passed, entrypoint, args, mounts)
 
     def _container_name(self, plan: ReplicaPlan) -> str:
         return f"trainjobs-{self.ctx.job_id}-{self.ctx.trial_id or 0}-{plan.task_name}"

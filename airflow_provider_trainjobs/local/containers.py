@@ -63,15 +63,15 @@ def runtime() -> tuple[list[str] | None, str]:
 
 
 def run_command(engine: list[str], name: str, image: str, env_names: list[str], command: list[str],
-                args: list[str], metric_file: Path | None) -> list[str]:
+                args: list[str], mounts: list[tuple[Path, str]]) -> list[str]:
     """``<engine> run`` of one replica. ``command`` replaces the image's ENTRYPOINT (and its CMD) when given;
-    ``args`` replace the image's CMD (ml v1 containerCommand/containerArgs, Vertex command/args)."""
+    ``args`` replace the image's CMD (ml v1 containerCommand/containerArgs, Vertex command/args); each
+    ``(host dir, container path)`` of ``mounts`` is bind-mounted."""
     line = [*engine, "run", "--rm", "--network", "host", "--name", name]
     for key in dict.fromkeys(env_names):
         line += ["-e", key]
-    if metric_file is not None:
-        folder = str(metric_file.parent)
-        line += ["-v", f"{folder}:{folder}"]
+    for host, inside in mounts:
+        line += ["-v", f"{host}:{inside}"]
     if command:
         line += ["--entrypoint", command[0], image, *command[1:]]
     else:

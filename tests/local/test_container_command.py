@@ -67,6 +67,7 @@ def test_the_translation_keeps_args_and_job_dir_beside_container_args() -> None:
 
 def test_the_metric_file_directory_is_mounted_at_its_own_path(tmp_path: Path) -> None:
     metric = tmp_path / "hypertune" / "output.metrics"
-    line = containers.run_command(["podman"], "c1", IMAGE, ["CLOUD_ML_HP_METRIC_FILE"], [], ["--x=1"], metric)
+    line = containers.run_command(["podman"], "c1", IMAGE, ["CLOUD_ML_HP_METRIC_FILE"], [], ["--x=1"],
+                                  [(metric.parent, str(metric.parent))])
     assert line == ["podman", "run", "--rm", "--network", "host", "--name", "c1", "-e", "CLOUD_ML_HP_METRIC_FILE",
                     "-v", f"{metric.parent}:{metric.parent}", IMAGE, "--x=1"]
