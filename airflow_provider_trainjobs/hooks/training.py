@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, TrainJobsBaseHook
+from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, ON_CONFLICT, TrainJobsBaseHook
 from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError
 from airflow_provider_trainjobs.hooks.logs import LogCursor, format_entry, list_entries
 from airflow_provider_trainjobs.hooks.retry import RetryPolicy, as_api_error, call_with_retries
@@ -36,7 +36,6 @@ from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.hooks.backend import JobsBackend
 
-ON_CONFLICT = ("attach", "fail", "suffix")
 MAX_SUFFIX = 100
 HTTP_TIMEOUT = 60.0
 # Log reads are a side show of the wait: a logging endpoint that stops answering must not hold a poll (and
