@@ -1,7 +1,7 @@
 """The replica processes of one run (a job, or one trial of a tuning job) and the environment they see.
 
-Each replica is ``python -m <pythonModule> <args> --job-dir <jobDir>`` (or ``docker run`` for a custom
-container) in its own session; stopping it signals that process group, every descendant found under /proc
+Each replica is ``python -m <pythonModule> <args> --job-dir <jobDir>`` with the job environment's interpreter
+(or a container, local/containers.py) in its own session; stopping it signals that process group, every descendant found under /proc
 and every process carrying the run's ``TRAINJOBS_RUN_ID`` environment marker (so a child that called setsid(),
 even one whose parent already exited, is stopped too). Output lines become log entries: stdout is INFO;
 stderr is ERROR unless the line starts with a Python logging level name (``INFO``, ``WARNING``,
