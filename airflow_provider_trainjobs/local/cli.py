@@ -42,6 +42,9 @@ def _add_service_options(parser: argparse.ArgumentParser) -> None:
     from airflow_provider_trainjobs.local.limits import add_limit_options
 
     add_limit_options(parser)
+    from airflow_provider_trainjobs.local.job_limits import add_job_options
+
+    add_job_options(parser)
 
 
 def _add_environment_options(parser: argparse.ArgumentParser) -> None:
@@ -142,6 +145,7 @@ def serve(args: argparse.Namespace) -> int:
 def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
     from airflow_provider_trainjobs.local.engine import Engine
     from airflow_provider_trainjobs.local.faults import Faults, FaultSettings
+    from airflow_provider_trainjobs.local.job_limits import log_cap_from_args
     from airflow_provider_trainjobs.local.limits import limits_from_args
     from airflow_provider_trainjobs.local.server import LocalServer, serve_in_thread
     from airflow_provider_trainjobs.local.storage import StorageEmulator
@@ -167,12 +171,13 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
     signal.signal(signal.SIGINT, _stop)
     limits = limits_from_args(args)
     storage = StorageEmulator(args.storage_port, data_dir / "storage", limits)
-    store = Store(data_dir / "service.db")
+    store = Store(data_dir / "service.db", log_cap_from_args(args))
     engine = Engine(
         store, data_dir, storage.endpoint,
         max_concurrent_jobs=args.max_concurrent_jobs,
         max_replicas=args.max_replicas,
         deadline_scale=args.deadline_scale,
+        keep_work_dirs=args.keep_work_dirs,
     )
     engine.packages.configure(runtimes=runtimes, offline=bool(getattr(args, "offline", False)))
     from airflow_provider_trainjobs.local import containers
