@@ -47,6 +47,32 @@ def _add_service_options(parser: argparse.ArgumentParser) -> None:
     add_job_options(parser)
 
 
+def _add_environment_options(parser: argparse.ArgumentParser) -> None:
+    """Where trainers run (docs/local-service.md "Runtimes and dependencies")."""
+    parser.add_argument("--runtime", action="append", default=[], metavar="VERSION=PYTHON",
+                        help="base interpreter for jobs whose runtimeVersion (Vertex: executorImageUri) is VERSION;"
+                             " repeatable (default: the service's own environment)")
+    parser.add_argument("--offline", action="store_true",
+                        help="install job dependencies only from the cache; never reach a package index")
+    parser.add_argument("--container-runtime", default="auto", metavar="COMMAND",
+                        help="what runs custom containers: auto (Docker if it answers, else podman) or a command"
+                             " line, e.g. 'podman --runtime runc --cgroup-manager cgroupfs'")
+
+
+def _runtimes(values: list[str]) -> dict[str, str] | str:
+    """``VERSION=PYTHON`` pairs, or the error line naming the bad one."""
+    found: dict[str, str] = {}
+    for value in values:
+        version, sep, python = value.partition("=")
+        if not sep or not version or not python:
+            return f"--runtime {value!r}: expected VERSION=PATH-TO-PYTHON"
+        path = Path(python).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            return f"--runtime {value!r}: {python} is not an executable file"
+        found[version] = str(path.absolute())
+    return found
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trainjobs-local", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="jobs, logs and storage (default ~/.trainjobs-local)")
         _add_service_options(cmd)
+        if name == "serve":
+            _add_environment_options(cmd)
     for name, text in (("down", "stop the background service"), ("status", "show the service and its jobs")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
@@ -130,6 +158,10 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         drop_rate=args.fault_drop_rate,
         seed=args.fault_seed,
     ))
+    runtimes = _runtimes(getattr(args, "runtime", None) or [])
+    if isinstance(runtimes, str):
+        print(f"trainjobs-local: {runtimes}", file=sys.stderr, flush=True)
+        return 1
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -147,6 +179,10 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         deadline_scale=args.deadline_scale,
         keep_work_dirs=args.keep_work_dirs,
     )
+    engine.packages.configure(runtimes=runtimes, offline=bool(getattr(args, "offline", False)))
+    from airflow_provider_trainjobs.local import containers
+
+    containers.configure(str(getattr(args, "container_runtime", "auto")))
     try:
         server = LocalServer(args.port, engine, faults, storage.endpoint, limits)  # bind the API port first
     except OSError as err:
