@@ -2,8 +2,8 @@
 ``TrainingJobTrigger`` registers its job, and one refresh per interval answers them all.
 
 A refresh lists the due jobs by id, ⌈N/100⌉ pages of ``jobId=a OR jobId=b ...`` (so jobs made outside this
-provider are covered too; on Vertex the hook translates it to ``display_name``), GETs only the jobs the list
-could not answer, and reads the logs of all of them with one paged ``entries:list`` (an OR filter over their
+provider are covered too; on Vertex the hook translates it to ``display_name``; a service that cannot read a
+filter longer than a GET URL gets shorter ones from then on), GETs only the jobs the list could not answer, and reads the logs of all of them with one paged ``entries:list`` (an OR filter over their
 log ids, split only past ``MAX_FILTER`` characters), handing each entry to its job's cursor. Jobs still
 catching up (a new trigger's cursor) get a term with their own floor. A service that cannot read the OR
 filter (HTTP 400) is read job by job from then on, said once. A job that leaves (done, trigger cancelled)
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 
 LIST_PAGE = 100  # job ids per list call (the list's page size)
+LIST_FILTER = 8000  # characters of one list filter (googleapiclient sends a long one as a POST, Google reads it)
+SHORT_LIST_FILTER = 1200  # what fits a GET URL of under 2 KB, for a service that reads no other form
 MAX_FILTER = 15000  # characters of one entries:list filter (Cloud Logging allows 20,000)
 REQUESTS: Counter[str] = Counter()  # "jobs.list", "jobs.get", "entries.list" sent by every poller of the process
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class Watch:
     state: WaitState
     interval: float
     due: float = 0.0
+    answered: float | None = None  # loop time of the tick whose refresh gave the last answer
     waiter: asyncio.Future[dict[str, Any]] | None = None
     entries: list[dict[str, Any]] = field(default_factory=list)
     log_error: BaseException | None = None
@@ -78,6 +81,7 @@ class JobPoller:
         self.requests: Counter[str] = Counter()
         self.refreshes = 0
         self.batch_logs = True
+        self.list_filter = LIST_FILTER
         self.log_floor: str | None = None  # the shared floor: newest entry read, less the cursor window
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -141,8 +145,8 @@ class JobPoller:
                     send = await self.poll(watch)
                 elif isinstance(step, FetchLogs):
                     send = watch.take_logs()
-                elif isinstance(step, Sleep):
-                    watch.due = loop.time() + step.seconds
+                elif isinstance(step, Sleep):  # counted from the tick that answered, however long its refresh took
+                    watch.due = (watch.answered if watch.answered is not None else loop.time()) + step.seconds
                 elif isinstance(step, Cancel):
                     send = await in_executor(cancel)
             except Exception as err:
@@ -165,7 +169,7 @@ class JobPoller:
                     answer = await in_executor(self._refresh, batch)
                 except Exception as err:  # noqa: BLE001 - a bug in a refresh must not strand the waiters
                     answer = _Answer(jobs={w.job_id: err for w in batch})
-                self._deliver(batch, answer)
+                self._deliver(batch, answer, tick)
             self._wake.clear()
             delay = tick + period - loop.time()
             if delay > 0 and self.watches:
@@ -174,11 +178,12 @@ class JobPoller:
                 except TimeoutError:
                     pass
 
-    def _deliver(self, batch: list[Watch], answer: _Answer) -> None:
+    def _deliver(self, batch: list[Watch], answer: _Answer, tick: float) -> None:
         for watch in batch:
             result = answer.jobs.get(watch.job_id)
             if watch.waiter is None or watch.waiter.done():
                 continue
+            watch.answered = tick
             if isinstance(result, BaseException) or result is None:
                 watch.waiter.set_exception(result or TrainingJobApiError(f"getting job {watch.job_id} failed"))
                 continue
@@ -195,9 +200,8 @@ class JobPoller:
     def _refresh(self, batch: list[Watch]) -> _Answer:
         answer = _Answer()
         ids = list(dict.fromkeys(w.job_id for w in batch))
-        listable = [i for i in ids if "/" not in i]
-        for start in range(0, len(listable), LIST_PAGE):
-            self._list_chunk(listable[start : start + LIST_PAGE], answer)
+        for chunk in self._chunks([i for i in ids if "/" not in i]):
+            self._list_chunk(chunk, answer)
         for job_id in ids:
             if job_id not in answer.jobs:
                 try:
@@ -209,13 +213,32 @@ class JobPoller:
             self._read_logs(tailed, answer)
         return answer
 
+    def _chunks(self, ids: list[str]) -> list[list[str]]:
+        """The ids cut into list calls of at most LIST_PAGE ids and ``self.list_filter`` characters."""
+        chunks: list[list[str]] = [[]]
+        for job_id in ids:
+            chunk = chunks[-1]
+            if chunk and (len(chunk) >= LIST_PAGE or len(_id_filter([*chunk, job_id])) > self.list_filter):
+                chunks.append(chunk := [])
+            chunk.append(job_id)
+        return [c for c in chunks if c]
+
     def _list_chunk(self, chunk: list[str], answer: _Answer) -> None:
-        """List ``chunk`` by id; a transient failure is every job's failed poll, any other leaves them to GETs."""
+        """List ``chunk`` by id; a transient failure is every job's failed poll, any other leaves them to GETs
+        (after one retry in short filters, for a service that cannot read a long one)."""
+        filter_ = _id_filter(chunk)
         try:
-            found = self.hook.list_jobs(" OR ".join(f'jobId="{job_id}"' for job_id in chunk), page_size=LIST_PAGE)
+            found = self.hook.list_jobs(filter_, page_size=LIST_PAGE)
         except Exception as err:  # noqa: BLE001 - sorted below
             if is_transient(err):
                 answer.jobs.update(dict.fromkeys(chunk, err))
+            elif len(filter_) > SHORT_LIST_FILTER >= len(_id_filter(chunk[:1])) and \
+                    self.list_filter > SHORT_LIST_FILTER:
+                log.info("The jobs endpoint cannot read a %d-character list filter (%s): listing in filters of at "
+                         "most %d characters from now on", len(filter_), err, SHORT_LIST_FILTER)
+                self.list_filter = SHORT_LIST_FILTER
+                for part in self._chunks(chunk):
+                    self._list_chunk(part, answer)
             return
         wanted = set(chunk)
         by_id: dict[str, list[dict[str, Any]]] = {}
@@ -295,6 +318,10 @@ class JobPoller:
             return call(request, what=what, **kwargs)
 
         jobs.call = counted
+
+
+def _id_filter(ids: list[str]) -> str:
+    return " OR ".join(f'jobId="{job_id}"' for job_id in ids)
 
 
 def _order(stamp: str) -> int:

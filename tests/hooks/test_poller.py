@@ -160,3 +160,24 @@ def test_filters_stay_under_the_length_limit_in_as_few_reads_as_fit(n: int) -> N
     assert sum(len(g) for g, _ in groups) == n
     per_id = len(' OR resource.labels.job_id=""') + len(ids[0])
     assert len(groups) == max(1, -(-n * per_id // MAX_FILTER))
+
+
+@pytest.mark.asyncio
+async def test_a_service_that_cannot_read_a_long_list_filter_gets_short_ones_not_gets(local_conn: Any) -> None:
+    """googleapiclient POSTs a list whose URL passes 2 KB (X-HTTP-Method-Override); a service that cannot read
+    that form answers 400: the poller lists in short filters from then on, and still sends no GET."""
+    from airflow_provider_trainjobs.hooks.executor import in_executor
+    from airflow_provider_trainjobs.hooks.poller import SHORT_LIST_FILTER
+
+    hook = TrainingJobHook()
+    ids = [unique(f"poll_a_rather_long_job_id_number_{n:03d}") for n in range(40)]
+    for job_id in ids:
+        hook.create_job({"jobId": job_id, "trainingInput": {
+            "scaleTier": "BASIC", "region": "us-central1", "pythonModule": "none.task",
+            "packageUris": ["gs://no-such-bucket/none.tar.gz"]}})
+    poller = await JobPoller.for_job("google_cloud_default", None, None, None)
+    answer = await in_executor(poller._refresh, [Watch(i, WaitState(stream_logs=False), 10.0) for i in ids])
+    assert sorted(j for j, view in answer.jobs.items() if isinstance(view, dict)) == sorted(ids)
+    assert poller.requests["jobs.get"] == 0 and poller.list_filter == SHORT_LIST_FILTER
+    answer = await in_executor(poller._refresh, [Watch(i, WaitState(stream_logs=False), 10.0) for i in ids])
+    assert all(isinstance(view, dict) for view in answer.jobs.values()) and poller.requests["jobs.get"] == 0
