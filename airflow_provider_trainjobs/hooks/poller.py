@@ -24,7 +24,7 @@ from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
 from airflow_provider_trainjobs.hooks.executor import in_executor
 from airflow_provider_trainjobs.hooks.logs import batch_log_filter, floor_before, list_entries, nanos
 from airflow_provider_trainjobs.hooks.retry import is_transient
-from airflow_provider_trainjobs.hooks.waiting import Cancel, FetchLogs, Poll, Sleep, Step, WaitState, advance
+from airflow_provider_trainjobs.hooks.waiting import FetchLogs, Poll, Sleep, Step, WaitState, adrive
 
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.hooks.training import TrainingJobHook
@@ -130,27 +130,21 @@ class JobPoller:
         """Drive a wait loop (hooks/waiting.wait_steps) on this poller: polls and logs come from the shared
         refresh, a Sleep only moves the watch's next due time, a Cancel runs ``cancel()`` on the executor;
         ``checkpoint()`` before each poll (after the last one's lines were printed)."""
-        send: Any = None
-        error: BaseException | None = None
         loop = asyncio.get_running_loop()
-        while True:
-            done, step = advance(steps, send, error)
-            if done:
-                return dict(step)
-            send, error = None, None
-            try:
-                if isinstance(step, Poll):
-                    if checkpoint is not None:
-                        checkpoint()
-                    send = await self.poll(watch)
-                elif isinstance(step, FetchLogs):
-                    send = watch.take_logs()
-                elif isinstance(step, Sleep):  # counted from the tick that answered, however long its refresh took
-                    watch.due = (watch.answered if watch.answered is not None else loop.time()) + step.seconds
-                elif isinstance(step, Cancel):
-                    send = await in_executor(cancel)
-            except Exception as err:
-                error = err
+
+        async def perform(step: Step) -> Any:
+            if isinstance(step, Poll):
+                if checkpoint is not None:
+                    checkpoint()
+                return await self.poll(watch)
+            if isinstance(step, FetchLogs):
+                return watch.take_logs()
+            if isinstance(step, Sleep):  # counted from the tick that answered, however long its refresh took
+                watch.due = (watch.answered if watch.answered is not None else loop.time()) + step.seconds
+                return None
+            return await in_executor(cancel)
+
+        return await adrive(steps, perform)
 
     async def _run(self) -> None:
         """Tick every (shortest registered) interval while jobs are registered; refresh the due ones.
