@@ -332,5 +332,12 @@ def status(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("serve", "up"):
+        from airflow_provider_trainjobs.local.requirements import missing_extra_message, missing_local_extra
+
+        missing = missing_local_extra()
+        if missing:
+            print(missing_extra_message(missing), file=sys.stderr)
+            return 1
     handler = {"serve": serve, "up": up, "down": down, "status": status}[args.command]
     return int(handler(args))
