@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.dag_id not in bag.dags:
         print(f"DAG {args.dag_id!r} not found; import errors: {bag.import_errors}", file=sys.stderr)
         return 2
-    run_after = args.run_after or datetime.now(timezone.utc)
+    run_after = args.run_after or datetime.now(UTC)
     if run_after.tzinfo is None:
-        run_after = run_after.replace(tzinfo=timezone.utc)
+        run_after = run_after.replace(tzinfo=UTC)
     run = bag.dags[args.dag_id].test(logical_date=None, run_after=run_after, run_conf=args.conf)
     print(f"run {run.run_id}: logical_date={run.logical_date} run_after={run.run_after} state={run.state}")
     return 0 if run.state == "success" else 1
