@@ -16,13 +16,11 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Generator
-from functools import partial
-from typing import Any, cast
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, TrainJobsBaseHook
 from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError
-from airflow_provider_trainjobs.hooks.logs import LogCursor, format_entry, list_entries, log_filter
+from airflow_provider_trainjobs.hooks.logs import LogCursor, format_entry, list_entries
 from airflow_provider_trainjobs.hooks.retry import RetryPolicy, as_api_error, call_with_retries
 from airflow_provider_trainjobs.hooks.wait_loop import (
     Cancel,
@@ -35,6 +33,9 @@ from airflow_provider_trainjobs.hooks.wait_loop import (
 )
 from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES
 
+if TYPE_CHECKING:
+    from airflow_provider_trainjobs.hooks.backend import JobsBackend
+
 ON_CONFLICT = ("attach", "fail", "suffix")
 MAX_SUFFIX = 100
 HTTP_TIMEOUT = 60.0
@@ -45,6 +46,9 @@ LOG_HTTP_TIMEOUT = 10.0
 
 class TrainingJobHook(TrainJobsBaseHook):
     """Training jobs on the ``ml`` v1 protocol (local service, AI Platform) or Vertex AI (``backend="vertex"``).
+
+    The protocol itself is a backend (hooks/ml_v1.py, hooks/vertex.py); this class adds the retries, the
+    conflict policy of a create and the wait drivers, the same for both.
 
     :param max_retries: retries of one call on 429/5xx/connection errors, and consecutive failed
         polls tolerated by :meth:`wait_for_job`.
@@ -70,7 +74,8 @@ class TrainingJobHook(TrainJobsBaseHook):
             raise ValueError(f"max_retries must be >= 0; got {max_retries}")
         self.retry_policy = RetryPolicy(max_retries, retry_delay, retry_max_delay, retry_total)
         self._local = threading.local()
-        self._vertex_names: dict[str, str] = {}
+        self._names: dict[str, str] = {}  # jobId -> resource name, where the backend assigns ids (Vertex)
+        self._backend: JobsBackend | None = None
 
     def fresh_copy(self) -> TrainingJobHook:
         """A new hook for the same connection, overrides and retry policy, with HTTP clients of its own.
@@ -84,8 +89,19 @@ class TrainingJobHook(TrainJobsBaseHook):
                                region=self._region_override, max_retries=policy.max_retries,
                                retry_delay=policy.initial, retry_max_delay=policy.maximum, retry_total=policy.total)
         copy._settings = self._settings
-        copy._vertex_names = dict(self._vertex_names)
+        copy._names = dict(self._names)
         return copy
+
+    @property
+    def jobs(self) -> JobsBackend:
+        """The backend this hook's connection and overrides name (built on first use)."""
+        if self._backend is None:
+            from airflow_provider_trainjobs.hooks.backend import backend_class
+
+            self._backend = backend_class(self.settings.backend)(
+                self.settings, self.project_id, conn_id=self.gcp_conn_id, call=self._call,
+                explicit_region=self._region_override, names=self._names)
+        return self._backend
 
     # -- clients -----------------------------------------------------------------------------------
 
@@ -96,25 +112,18 @@ class TrainingJobHook(TrainJobsBaseHook):
         with one (the local service), all regions share it.
         """
         clients: dict[tuple[str, str | None], Any] = self._local.__dict__.setdefault("clients", {})
-        regional = api == "training" and self._vertex and not self.settings.api_endpoint
-        key = (api, (region or self._region()) if regional else None)
+        endpoint = self.settings.logging_endpoint if api == "logging" else self.jobs.endpoint(region)
+        key = (api, endpoint)
         if key not in clients:
-            clients[key] = self._build_client(api, key[1])
+            clients[key] = self._build_client(api, endpoint)
         return clients[key]
 
-    def _build_client(self, api: str, region: str | None = None) -> Any:
+    def _build_client(self, api: str, endpoint: str | None) -> Any:
         import google_auth_httplib2
         import httplib2
         from googleapiclient.discovery import build
 
-        settings = self.settings
-        if api == "logging":
-            name, version, endpoint = "logging", "v2", settings.logging_endpoint
-        elif settings.backend == "vertex":
-            name, version = "aiplatform", "v1"
-            endpoint = settings.api_endpoint or f"https://{region or self._region()}-aiplatform.googleapis.com"
-        else:
-            name, version, endpoint = "ml", "v1", settings.api_endpoint
+        name, version = ("logging", "v2") if api == "logging" else self.jobs.api
         timeout = LOG_HTTP_TIMEOUT if api == "logging" else HTTP_TIMEOUT
         http = google_auth_httplib2.AuthorizedHttp(self.get_credentials(), http=httplib2.Http(timeout=timeout))
         return build(
@@ -125,15 +134,6 @@ class TrainingJobHook(TrainJobsBaseHook):
             static_discovery=True,
             cache_discovery=False,
         )
-
-    def _region(self) -> str:
-        region = self.settings.region
-        if not region:
-            raise ValueError(
-                f"the vertex backend needs a region: set the 'region' extra on connection "
-                f"{self.gcp_conn_id!r} or pass region"
-            )
-        return region
 
     def _call(self, request: Callable[[Any], Any], *, what: str, api: str = "training",
               retries: bool = True, policy: RetryPolicy | None = None, region: str | None = None) -> Any:
@@ -152,10 +152,6 @@ class TrainingJobHook(TrainJobsBaseHook):
             if translated is err:
                 raise
             raise translated from err
-
-    @property
-    def _vertex(self) -> bool:
-        return self.settings.backend == "vertex"
 
     # -- jobs --------------------------------------------------------------------------------------
 
@@ -206,27 +202,33 @@ class TrainingJobHook(TrainJobsBaseHook):
 
     def _create_or_existing(self, job: dict[str, Any], executor_image_uri: str | None
                             ) -> tuple[dict[str, Any] | None, bool]:
-        """POST the job: ``(None, _)`` when created; ``(existing view, retried)`` when the id is taken, where
-        ``retried`` says the POST was sent more than once in this call (so the job may be this call's own)."""
+        """Create the job: ``(None, _)`` when created; ``(existing view, retried)`` when the id is taken, where
+        ``retried`` says a create was sent more than once in this call (so the job may be this call's own).
+
+        A create whose outcome is unknown (lost answer, 429, 5xx) is never simply sent again: the job is
+        looked up first (by jobId on ml v1, by label and displayName on Vertex), and found means taken.
+        """
         job_id = job["jobId"]
+        backend = self.jobs
         attempts = 0
 
-        def create(client: Any) -> Any:
+        def once() -> dict[str, Any] | None:
             nonlocal attempts
             attempts += 1
-            return client.projects().jobs().create(parent=f"projects/{self.project_id}", body=job)
+            if attempts > 1:
+                found = backend.find(job)
+                if found is not None:
+                    return found
+            backend.create(job, executor_image_uri)
+            return None
 
         try:
-            if self._vertex:
-                from airflow_provider_trainjobs.spec.vertex import vertex_kind
-
-                region = self._job_region(job)
-                existing = self._vertex_find(job_id, region, (vertex_kind(job),))
-                if existing is not None:
-                    return existing, False
-                self._vertex_create(job, executor_image_uri, region)
-            else:
-                self._call(create, what=f"creating job {job_id}")
+            existing = backend.find_before_create(job)
+            if existing is not None:
+                return existing, False
+            found = call_with_retries(once, what=f"creating job {job_id}", policy=self.retry_policy)
+            if found is not None:
+                return found, True
             return None, False
         except TrainingJobApiError as err:
             if err.status != 409:
@@ -238,24 +240,7 @@ class TrainingJobHook(TrainJobsBaseHook):
         return self._get_job(job_id, retries=True)
 
     def _get_job(self, job_id: str, *, retries: bool, policy: RetryPolicy | None = None) -> dict[str, Any]:
-        if self._vertex:
-            name = self._vertex_name(job_id)
-            kind = _vertex_kind_of(name)
-            resource = self._call(
-                lambda c: getattr(c.projects().locations(), kind)().get(name=name),
-                what=f"getting job {job_id}",
-                retries=retries,
-                policy=policy,
-                region=_vertex_location(name),
-            )
-            return _from_vertex(resource, kind)
-        result: dict[str, Any] = self._call(
-            lambda c: c.projects().jobs().get(name=f"projects/{self.project_id}/jobs/{job_id}"),
-            what=f"getting job {job_id}",
-            retries=retries,
-            policy=policy,
-        )
-        return result
+        return self.jobs.get(job_id, retries=retries, policy=policy)
 
     def list_jobs(self, filter: str | None = None, page_size: int = 100) -> list[dict[str, Any]]:  # noqa: A002
         """Every job matching ``filter``, all pages read.
@@ -266,27 +251,7 @@ class TrainingJobHook(TrainJobsBaseHook):
         """
         if not 1 <= page_size <= 100:
             raise ValueError(f"page_size must be between 1 and 100; got {page_size}")
-        if self._vertex:
-            from airflow_provider_trainjobs.hooks.vertex_filter import to_vertex_filter
-
-            vertex_filter = to_vertex_filter(filter) if filter else None
-            jobs: list[dict[str, Any]] = []
-            for kind in ("customJobs", "hyperparameterTuningJobs"):
-                jobs.extend(_from_vertex(r, kind) for r in self._vertex_list(kind, vertex_filter, page_size))
-            return jobs
-        jobs = []
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {"parent": f"projects/{self.project_id}", "pageSize": page_size}
-            if filter:
-                params["filter"] = filter
-            if token:
-                params["pageToken"] = token
-            response = self._call(partial(_list_ml, params=params), what="listing jobs")
-            jobs.extend(response.get("jobs") or [])
-            token = response.get("nextPageToken")
-            if not token:
-                return jobs
+        return self.jobs.list_jobs(filter, page_size)
 
     def cancel_job(self, job_id: str, *, ignore_finished: bool = True) -> dict[str, Any]:
         """Ask the service to cancel the job; return its view afterwards.
@@ -297,17 +262,7 @@ class TrainingJobHook(TrainJobsBaseHook):
         """
         policy = self.retry_policy.for_cancel()
         try:
-            if self._vertex:
-                name = self._vertex_name(job_id)
-                kind = _vertex_kind_of(name)
-                self._call(lambda c: getattr(c.projects().locations(), kind)().cancel(name=name, body={}),
-                           what=f"cancelling job {job_id}", policy=policy, region=_vertex_location(name))
-            else:
-                self._call(
-                    lambda c: c.projects().jobs().cancel(name=f"projects/{self.project_id}/jobs/{job_id}",
-                                                         body={}),
-                    what=f"cancelling job {job_id}", policy=policy,
-                )
+            self.jobs.cancel(job_id, policy=policy)
         except TrainingJobApiError as err:
             if err.status not in (400, 409) or not ignore_finished:
                 raise
@@ -320,32 +275,16 @@ class TrainingJobHook(TrainJobsBaseHook):
         return self._get_job(job_id, retries=True, policy=policy)
 
     def console_url(self, job_id: str, job: dict[str, Any] | None = None) -> str:
-        """The job's page: the local service's console page, or Google Cloud console's.
-
-        Vertex jobs are addressed by their resource id, in the location their resource name says
-        (Google Cloud console's training page; the same page form for custom and tuning jobs).
-        """
-        settings = self.settings
-        project = self.project_id
-        name = None
-        if self._vertex:
-            name = (job or {}).get("vertexName") or self._vertex_names.get(job_id) or self._vertex_name(job_id)
-        page_id = name.rsplit("/", 1)[-1] if name else job_id
-        if settings.is_local and settings.api_endpoint:
-            return f"{settings.api_endpoint.rstrip('/')}/console/jobs/{quote(page_id, safe='')}?project={project}"
-        if name:
-            location = _vertex_location(name) or self._region()
-            return (f"https://console.cloud.google.com/vertex-ai/locations/{location}/training/{page_id}/cpu"
-                    f"?project={project}")
-        return f"https://console.cloud.google.com/ai-platform/jobs/{job_id}?project={project}"
+        """The job's page: the local service's console page, or Google Cloud console's (on Vertex, in the
+        location the job's resource name says; ``job``'s ``vertexName`` spares a lookup)."""
+        return self.jobs.console_url(job_id, job)
 
     # -- logs --------------------------------------------------------------------------------------
 
     def fetch_log_entries(self, job_id: str, cursor: LogCursor | None = None, *,
                           retries: bool = True) -> list[dict[str, Any]]:
         """Raw Cloud Logging entries of the job at or after ``cursor`` (the cursor is not moved)."""
-        log_id = self._vertex_name(job_id).rsplit("/", 1)[-1] if self._vertex else job_id
-        filter_ = log_filter(log_id, cursor or LogCursor())
+        filter_ = self.jobs.log_filter(job_id, cursor or LogCursor())
         return self._call(
             lambda c: _Entries(c, self.project_id, filter_),
             what=f"reading the logs of job {job_id}",
@@ -465,115 +404,6 @@ class TrainingJobHook(TrainJobsBaseHook):
         """Async :meth:`fetch_logs`."""
         await self.aget_settings()
         return await asyncio.to_thread(self.fetch_logs, job_id, cursor)
-
-    # -- vertex ------------------------------------------------------------------------------------
-
-    def _vertex_parent(self, region: str | None = None) -> str:
-        return f"projects/{self.project_id}/locations/{region or self._region()}"
-
-    def _job_region(self, job: dict[str, Any]) -> str:
-        """Where a Vertex job is created: its ``trainingInput.region``, else the hook's/connection's region.
-
-        A region given to the hook explicitly must agree with the body (the connection's default need not).
-        """
-        body_region = (job.get("trainingInput") or {}).get("region")
-        explicit = self._region_override
-        if body_region and explicit and body_region != explicit:
-            raise ValueError(
-                f"trainingInput.region is {body_region!r} but this hook was given region={explicit!r}: the job "
-                "would be created in one and looked for in the other; pass the same region, or none"
-            )
-        return str(body_region) if body_region else self._region()
-
-    def _vertex_list(self, kind: str, filter_: str | None, page_size: int,
-                     region: str | None = None) -> list[dict[str, Any]]:
-        resources: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {"parent": self._vertex_parent(region), "pageSize": page_size}
-            if filter_:
-                params["filter"] = filter_
-            if token:
-                params["pageToken"] = token
-            response = self._call(partial(_list_vertex, kind=kind, params=params), what=f"listing {kind}",
-                                  region=region)
-            resources.extend(response.get(kind) or [])
-            token = response.get("nextPageToken")
-            if not token:
-                return resources
-
-    def _vertex_create(self, job: dict[str, Any], executor_image_uri: str | None, region: str) -> None:
-        """Create the CustomJob/HyperparameterTuningJob in ``region``; a retried POST first looks for the job it
-        may have created already (Vertex assigns ids, so a lost response would otherwise create a twin).
-        ``to_vertex_job`` puts the jobId in displayName and the ``trainjobs_job_id`` label."""
-        from airflow_provider_trainjobs.spec.vertex import to_vertex_job, vertex_kind
-
-        job_id, kind = job["jobId"], vertex_kind(job)
-        body = to_vertex_job(job, executor_image_uri=executor_image_uri)
-        attempts = 0
-
-        def once() -> dict[str, Any]:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1 and self._vertex_find(job_id, region, (kind,)) is not None:
-                return {"name": self._vertex_names[job_id]}
-            collection = getattr(self._client("training", region).projects().locations(), kind)()
-            resource: dict[str, Any] = collection.create(parent=self._vertex_parent(region), body=body).execute(
-                num_retries=0)
-            return resource
-
-        resource = call_with_retries(once, what=f"creating job {job_id}", policy=self.retry_policy)
-        self._vertex_names[job_id] = resource["name"]
-
-    def _vertex_find(self, job_id: str, region: str | None = None,
-                     kinds: tuple[str, ...] = ("customJobs", "hyperparameterTuningJobs")) -> dict[str, Any] | None:
-        """The Vertex job created for ``job_id`` in ``region`` (default: the hook's), found server-side by its
-        ``trainjobs_job_id`` label and displayName, among ``kinds``."""
-        if "/" in job_id:
-            return self._get_job(job_id, retries=True)
-        from airflow_provider_trainjobs.spec.vertex import VERTEX_JOB_ID_LABEL, vertex_label_value
-
-        wanted = f'labels.{VERTEX_JOB_ID_LABEL}="{vertex_label_value(job_id)}" AND display_name="{job_id}"'
-        for kind in kinds:
-            for resource in self._vertex_list(kind, wanted, 100, region):
-                if resource.get("displayName") == job_id:
-                    self._vertex_names[job_id] = resource["name"]
-                    return _from_vertex(resource, kind)
-        return None
-
-    def _vertex_name(self, job_id: str) -> str:
-        """The resource name of the Vertex job for ``job_id`` (a full name is accepted as is)."""
-        if "/" in job_id:
-            return job_id
-        if job_id not in self._vertex_names and self._vertex_find(job_id) is None:
-            raise TrainingJobApiError(f"getting job {job_id} failed: HTTP 404: no Vertex AI job with "
-                                      f"displayName {job_id!r} in {self._vertex_parent()}", status=404)
-        return self._vertex_names[job_id]
-
-
-def _list_ml(client: Any, *, params: dict[str, Any]) -> Any:
-    return client.projects().jobs().list(**params)
-
-
-def _list_vertex(client: Any, *, kind: str, params: dict[str, Any]) -> Any:
-    return getattr(client.projects().locations(), kind)().list(**params)
-
-
-def _vertex_location(name: str) -> str | None:
-    """``us-central1`` from ``projects/p/locations/us-central1/customJobs/123``."""
-    parts = name.split("/")
-    return parts[parts.index("locations") + 1] if "locations" in parts[:-1] else None
-
-
-def _vertex_kind_of(name: str) -> str:
-    return "hyperparameterTuningJobs" if "/hyperparameterTuningJobs/" in name else "customJobs"
-
-
-def _from_vertex(resource: dict[str, Any], kind: str) -> dict[str, Any]:
-    from airflow_provider_trainjobs.spec.vertex import from_vertex_job
-
-    view: dict[str, Any] = from_vertex_job(resource, kind)
-    return view
 
 
 class _Entries:

@@ -1,13 +1,29 @@
-"""What the ml v1 and Vertex routes share: Google's error answer and the list-request parameters."""
+"""Google's error answer for every route of the local service, and the list-request parameters they share.
+
+``ApiError`` is what a route raises for an error answer; ``api_error`` is the one place that maps an
+engine exception to its HTTP status (``NotFound`` 404, ``AlreadyExists`` 409, ``Aborted`` 409 ABORTED,
+``FailedPrecondition`` 400 FAILED_PRECONDITION), so no route needs ``except ValueError`` tricks.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from airflow_provider_trainjobs.local.engine import Aborted, AlreadyExists, FailedPrecondition, NotFound
 from airflow_provider_trainjobs.local.filters import FilterError, parse_job_filter
 
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 500: "INTERNAL"}
+_STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+                 408: "DEADLINE_EXCEEDED", 409: "ALREADY_EXISTS", 411: "INVALID_ARGUMENT",
+                 413: "INVALID_ARGUMENT", 415: "INVALID_ARGUMENT", 500: "INTERNAL"}
+# Engine exception -> (HTTP code, google.rpc status). Checked in order: FailedPrecondition and Aborted
+# subclass ValueError like AlreadyExists, so each class is matched exactly, not through ValueError.
+ENGINE_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
+    (NotFound, 404, "NOT_FOUND"),
+    (AlreadyExists, 409, "ALREADY_EXISTS"),
+    (Aborted, 409, "ABORTED"),
+    (FailedPrecondition, 400, "FAILED_PRECONDITION"),
+)
 
 
 class ApiError(Exception):
@@ -18,6 +34,29 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.status = status or _STATUS_NAMES.get(code, "UNKNOWN")
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body Google's front end answers for this error."""
+        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+
+
+def api_error(err: Exception) -> ApiError | None:
+    """The answer for an engine exception (None when ``err`` is not one the engine raises on purpose)."""
+    if isinstance(err, ApiError):
+        return err
+    for kind, code, status in ENGINE_ERRORS:
+        if isinstance(err, kind):
+            return ApiError(code, str(err), status)
+    return None
+
+
+def method_not_found(method: str, path: str) -> ApiError:
+    """What Google's front end answers for a verb a resource does not serve (404, "Method not found.")."""
+    return ApiError(404, f"Method not found: {method} {path}")
+
+
+def no_route(method: str, path: str) -> ApiError:
+    return ApiError(404, f"Requested entity was not found: no route for {method} {path}")
 
 
 def list_request(

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.local.engine import FailedPrecondition, NotFound
-from airflow_provider_trainjobs.local.errors import ApiError, list_request
+from airflow_provider_trainjobs.local.errors import ApiError, list_request, method_not_found, no_route
 from airflow_provider_trainjobs.local.validation import InvalidRequest
 from airflow_provider_trainjobs.local.vertex_jobs import (
     CUSTOM_JOBS,
@@ -26,6 +26,7 @@ from airflow_provider_trainjobs.local.vertex_jobs import (
 
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.local.engine import Engine
+    from airflow_provider_trainjobs.local.request import Request
 
 PREFIX = "/v1/projects/"
 _ROUTE = re.compile(
@@ -68,11 +69,13 @@ def resource(engine: Engine, project: str, job: dict[str, Any]) -> dict[str, Any
     return to_resource(job, history[-1][1] if history else None)
 
 
-def handle(engine: Engine, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
-    """Answer one request on a Vertex route; raises ApiError for error answers."""
+def handle(engine: Engine, request: Request) -> tuple[int, Any]:
+    """Answer one request on a Vertex route; raises ApiError (or an engine exception) for error answers."""
+    method, path, query = request.method, request.path, request.query
+    body: Any = request.json() if method == "POST" else None
     match = _ROUTE.match(path)
     if not match:
-        raise ApiError(404, f"Requested entity was not found: no route for {method} {path}", "NOT_FOUND")
+        raise no_route(method, path)
     project, location, kind = match["project"], match["location"], match["kind"]
     job_id, verb = match["id"], match["verb"]
     if job_id is None:
@@ -98,7 +101,7 @@ def handle(engine: Engine, method: str, path: str, query: dict[str, str], body: 
             return 200, {}
     elif method == "GET":
         return 200, resource(engine, project, _record(engine, project, location, kind, job_id))
-    raise ApiError(404, f"Method not found: {method} {path}", "NOT_FOUND")
+    raise method_not_found(method, path)
 
 
 def _list(engine: Engine, project: str, location: str, kind: str, query: dict[str, str]) -> dict[str, Any]:

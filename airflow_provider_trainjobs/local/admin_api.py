@@ -1,0 +1,32 @@
+"""The ``/admin`` routes of the local service: ``GET``/``POST /admin/faults`` (fault injection at runtime)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_trainjobs.local.errors import ApiError
+
+if TYPE_CHECKING:
+    from airflow_provider_trainjobs.local.faults import Faults
+    from airflow_provider_trainjobs.local.request import Request
+
+PREFIX = "/admin/"
+
+
+def matches(path: str) -> bool:
+    return path.startswith(PREFIX)
+
+
+def handle(faults: Faults, request: Request) -> tuple[int, Any]:
+    if request.path == "/admin/faults":
+        if request.method == "POST":
+            body = request.json()
+            if not isinstance(body, dict):
+                raise ApiError(400, "request body: must be a JSON object of fault settings")
+            try:
+                return 200, faults.update(body)
+            except (TypeError, ValueError) as err:
+                raise ApiError(400, str(err)) from None
+        if request.method == "GET":
+            return 200, faults.describe()
+    raise ApiError(404, f"no admin route {request.method} {request.path}")

@@ -1,0 +1,155 @@
+"""The Cloud Logging subset of the local service: ``POST /v2/entries:list`` over the jobs' stored log rows.
+
+The filter is AND-joined comparisons (``filters.parse_log_filter``); ``resource.labels.job_id`` is
+required. Entries carry the fields the provider's log tailing reads (see docs/local-service.md "Logging").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_trainjobs.local.errors import ApiError, method_not_found
+from airflow_provider_trainjobs.local.filters import FilterError, parse_log_filter
+from airflow_provider_trainjobs.local.store import parse_rfc3339_us, rfc3339_us
+
+if TYPE_CHECKING:
+    from airflow_provider_trainjobs.local.engine import Engine
+    from airflow_provider_trainjobs.local.request import Request
+
+PATH = "/v2/entries:list"
+DEFAULT_PROJECT = "local-project"
+MAX_PAGE_SIZE = 1000
+LEVELS = ("DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY")
+_ORDERS = ("timestamp asc", "timestamp desc", "timestamp")
+
+
+@dataclass
+class LogQuery:
+    """What an entries:list request asks for, read from its body."""
+
+    project: str
+    job_id: str
+    after: int | None = None
+    inclusive: bool = False
+    descending: bool = False
+    wanted: dict[str, str] = field(default_factory=dict)
+    page_size: int = MAX_PAGE_SIZE
+    offset: int = 0
+
+
+def matches(path: str) -> bool:
+    return path == PATH
+
+
+def entry(project: str, job_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A stored log row as a Cloud Logging LogEntry."""
+    labels = {"task_name": row["task_name"]}
+    if row["trial_id"]:
+        labels["trial_id"] = row["trial_id"]
+    return {
+        "insertId": str(row["id"]),
+        "logName": f"projects/{project}/logs/{row['task_name']}",
+        "timestamp": rfc3339_us(row["ts"]),
+        "receiveTimestamp": rfc3339_us(row["ts"]),
+        "severity": row["severity"],
+        "labels": labels,
+        "resource": {"type": "ml_job", "labels": {"job_id": job_id, "project_id": project,
+                                                   "task_name": row["task_name"]}},
+        "jsonPayload": {"message": row["message"]},
+    }
+
+
+def handle(engine: Engine, request: Request) -> tuple[int, Any]:
+    if request.method != "POST":
+        raise method_not_found(request.method, request.path)
+    return 200, list_entries(engine, read_query(request.json()))
+
+
+def _read_term(query: LogQuery, projects: list[str], term: tuple[str, str, str]) -> None:
+    name, op, value = term
+    if name == "resource.type":
+        if op != "=" or value != "ml_job":
+            raise ApiError(400, f"filter: only resource.type=\"ml_job\" is served here; got {value!r}")
+    elif name == "resource.labels.job_id" and op == "=":
+        query.job_id = value
+    elif name == "resource.labels.project_id" and op == "=":
+        projects[:] = [value]
+    elif name == "timestamp" and op in (">", ">="):
+        try:
+            query.after = parse_rfc3339_us(value)
+        except ValueError:
+            raise ApiError(400, f"filter: timestamp {value!r} is not RFC 3339") from None
+        query.inclusive = op == ">="
+    elif name in ("labels.task_name", "labels.trial_id", "severity") and op == "=":
+        query.wanted[name] = value
+    elif name == "severity" and op == ">=":
+        query.wanted["severity>="] = value
+    else:
+        raise ApiError(400, f"filter: the term {name}{op}{value!r} is not supported by the local service")
+
+
+def read_query(body: Any) -> LogQuery:
+    """The LogQuery of an entries:list body; ApiError 400 naming the field that cannot be served."""
+    names = body.get("resourceNames") or body.get("projectIds") or []
+    projects = [n.split("/", 1)[1] if n.startswith("projects/") else n for n in names]
+    try:
+        terms = parse_log_filter(str(body.get("filter") or ""))
+    except FilterError as err:
+        raise ApiError(400, str(err)) from None
+    query = LogQuery(project="", job_id="")
+    for term in terms:
+        _read_term(query, projects, term)
+    if not query.job_id:
+        raise ApiError(400, 'filter: resource.labels.job_id="<jobId>" is required by the local service')
+    query.project = projects[0] if projects else DEFAULT_PROJECT
+    order = str(body.get("orderBy") or "timestamp asc").strip().lower()
+    if order not in _ORDERS:
+        raise ApiError(400, f"orderBy: only 'timestamp asc' or 'timestamp desc'; got {order!r}")
+    query.descending = order == "timestamp desc"
+    try:
+        page_size = int(body.get("pageSize") or MAX_PAGE_SIZE)
+        query.offset = int(body.get("pageToken") or 0)
+    except ValueError:
+        raise ApiError(400, "pageSize/pageToken: must be integers issued by this service") from None
+    query.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    return query
+
+
+def _keep(row: dict[str, Any], wanted: dict[str, str]) -> bool:
+    """True when the row passes every label/severity term of the filter."""
+    return all(
+        (key == "labels.task_name" and row["task_name"] == value)
+        or (key == "labels.trial_id" and (row["trial_id"] or "") == value)
+        or (key == "severity" and row["severity"] == value)
+        or (key == "severity>=" and LEVELS.index(row["severity"]) >= LEVELS.index(value.upper()))
+        for key, value in wanted.items()
+    )
+
+
+def list_entries(engine: Engine, query: LogQuery) -> dict[str, Any]:
+    """One page of entries; the page token is the scan position of the first row not answered."""
+    rows: list[dict[str, Any]] = []
+    scan = query.offset
+    more = False
+    while len(rows) < query.page_size:
+        batch = engine.store.logs(
+            query.project, query.job_id, after=query.after, after_inclusive=query.inclusive, start_id=scan,
+            limit=query.page_size + 1, descending=query.descending,
+        )
+        if not batch:
+            break
+        for row in batch:
+            scan += 1
+            if _keep(row, query.wanted):
+                if len(rows) == query.page_size:
+                    more = True
+                    scan -= 1
+                    break
+                rows.append(row)
+        if more or len(batch) < query.page_size + 1:
+            break
+    result: dict[str, Any] = {"entries": [entry(query.project, query.job_id, r) for r in rows]} if rows else {}
+    if more:
+        result["nextPageToken"] = str(scan)
+    return result
