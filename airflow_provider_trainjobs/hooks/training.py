@@ -16,19 +16,25 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, TrainJobsBaseHook
+from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, ON_CONFLICT, TrainJobsBaseHook
 from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError
+from airflow_provider_trainjobs.hooks.executor import in_executor
 from airflow_provider_trainjobs.hooks.logs import LogCursor, format_entry, list_entries
 from airflow_provider_trainjobs.hooks.retry import RetryPolicy, as_api_error, call_with_retries
-from airflow_provider_trainjobs.hooks.wait_loop import (
+from airflow_provider_trainjobs.hooks.waiting import (
+    DEFAULT_HEARTBEAT,
     Cancel,
     FetchLogs,
     Poll,
     Sleep,
     Step,
     WaitState,
+    advance,
+    check_wait_args,
+    drive,
     wait_steps,
 )
 from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES
@@ -36,7 +42,6 @@ from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.hooks.backend import JobsBackend
 
-ON_CONFLICT = ("attach", "fail", "suffix")
 MAX_SUFFIX = 100
 HTTP_TIMEOUT = 60.0
 # Log reads are a side show of the wait: a logging endpoint that stops answering must not hold a poll (and
@@ -309,27 +314,19 @@ class TrainingJobHook(TrainJobsBaseHook):
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         wait_state: WaitState | None = None,
         log: Any = None,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT,
     ) -> dict[str, Any]:
         """Block until the job is terminal; return it if SUCCEEDED, else raise ``TrainingJobFailed``.
 
         Deadline passed (``maxWaitTime``/``maxRunningTime`` plus ``grace``) → the job is cancelled
         (if ``cancel_on_deadline``) and ``TrainingJobDeadlineExceeded`` raised. ``wait_state`` lets a
         caller carry the log cursor in (e.g. from before a deferral) and read it afterwards; ``log``
-        receives the state transitions and trainer lines (default: this hook's logger).
+        receives the state transitions and trainer lines (default: this hook's logger); a quiet job gets a
+        heartbeat line every ``heartbeat_interval`` seconds (0: none).
         """
         steps = self._steps(job_id, wait_state, stream_logs, poll_interval, grace, cancel_on_deadline,
-                            on_progress, log)
-        send: Any = None
-        error: BaseException | None = None
-        while True:
-            done, step = _advance(steps, send, error)
-            if done:
-                return cast(dict[str, Any], step)
-            send, error = None, None
-            try:
-                send = self._perform(job_id, step)
-            except Exception as err:
-                error = err
+                            on_progress, log, heartbeat_interval)
+        return drive(steps, partial(self._perform, job_id))
 
     async def async_wait_for_job(
         self,
@@ -342,15 +339,18 @@ class TrainingJobHook(TrainJobsBaseHook):
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         wait_state: WaitState | None = None,
         log: Any = None,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT,
     ) -> dict[str, Any]:
-        """Async twin of :meth:`wait_for_job` (same loop; steps awaited, sleeps don't block the loop)."""
+        """Async twin of :meth:`wait_for_job` (same loop; steps run on the poller's small executor, never the
+        event loop's default pool; sleeps don't block the loop). Triggers share one poller instead
+        (hooks/poller.py)."""
         await self.aget_settings()
         steps = self._steps(job_id, wait_state, stream_logs, poll_interval, grace, cancel_on_deadline,
-                            on_progress, log)
+                            on_progress, log, heartbeat_interval)
         send: Any = None
         error: BaseException | None = None
         while True:
-            done, step = _advance(steps, send, error)
+            done, step = advance(steps, send, error)
             if done:
                 return cast(dict[str, Any], step)
             send, error = None, None
@@ -358,24 +358,21 @@ class TrainingJobHook(TrainJobsBaseHook):
                 if isinstance(step, Sleep):
                     await asyncio.sleep(step.seconds)
                 else:
-                    send = await asyncio.to_thread(self._perform, job_id, step)
+                    send = await in_executor(self._perform, job_id, step)
             except Exception as err:
                 error = err
 
     def _steps(self, job_id: str, wait_state: WaitState | None, stream_logs: bool, poll_interval: float,
                grace: float, cancel_on_deadline: bool, on_progress: Callable[[dict[str, Any]], None] | None,
-               log: Any,
+               log: Any, heartbeat_interval: float = DEFAULT_HEARTBEAT,
                ) -> Generator[Step, Any, dict[str, Any]]:
         """The wait loop for ``job_id`` (validated arguments); both drivers perform its steps."""
         state = wait_state or WaitState()
         state.stream_logs = state.stream_logs and stream_logs
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval must be > 0 seconds; got {poll_interval}")
-        if grace < 0:
-            raise ValueError(f"grace must be >= 0 seconds; got {grace}")
+        check_wait_args(poll_interval, grace, heartbeat_interval)
         return wait_steps(job_id, state, poll_interval=poll_interval, grace=grace,
                           cancel_on_deadline=cancel_on_deadline, retry=self.retry_policy, log=log or self.log,
-                          on_progress=on_progress)
+                          on_progress=on_progress, heartbeat=heartbeat_interval)
 
     def _perform(self, job_id: str, step: Step) -> Any:
         """Carry out one step of the wait loop (single attempts: the loop owns poll retries)."""
@@ -393,17 +390,18 @@ class TrainingJobHook(TrainJobsBaseHook):
     async def async_get_job(self, job_id: str) -> dict[str, Any]:
         """Async :meth:`get_job`."""
         await self.aget_settings()
-        return await asyncio.to_thread(self.get_job, job_id)
+        return cast(dict[str, Any], await in_executor(self.get_job, job_id))
 
     async def async_cancel_job(self, job_id: str, *, ignore_finished: bool = True) -> dict[str, Any]:
         """Async :meth:`cancel_job`."""
         await self.aget_settings()
-        return await asyncio.to_thread(self.cancel_job, job_id, ignore_finished=ignore_finished)
+        return cast(dict[str, Any], await in_executor(partial(self.cancel_job, job_id,
+                                                              ignore_finished=ignore_finished)))
 
     async def async_fetch_logs(self, job_id: str, cursor: LogCursor) -> list[str]:
         """Async :meth:`fetch_logs`."""
         await self.aget_settings()
-        return await asyncio.to_thread(self.fetch_logs, job_id, cursor)
+        return cast(list[str], await in_executor(self.fetch_logs, job_id, cursor))
 
 
 class _Entries:
@@ -429,10 +427,3 @@ def _spec_differences(existing: dict[str, Any], job: dict[str, Any]) -> list[str
         fields.append("labels")
     return fields or ["trainingInput"]
 
-
-def _advance(steps: Generator[Step, Any, dict[str, Any]], send: Any, error: BaseException | None) -> tuple[bool, Any]:
-    """Resume the wait loop with the last step's answer (or its error): (True, final job) or (False, next step)."""
-    try:
-        return False, (steps.throw(error) if error is not None else steps.send(send))
-    except StopIteration as stop:
-        return True, stop.value

@@ -8,15 +8,16 @@ an unset argument never erases a value from the file.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .config_file import read_config_file
 from .durations import format_duration
 from .errors import InvalidJobSpec
+from .limits import MAX_INT_DIGITS, MAX_VALUES, check_shape, int_digits, show
 from .validation import validate_job
 
 __all__ = ["build_training_job", "load_config"]
@@ -45,18 +46,22 @@ _TRAINING_INPUT_KEYS = {
 
 
 def load_config(path_or_dict: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
-    """A Job resource from a YAML/JSON file path or a mapping, as a fresh dict (the input is not changed)."""
+    """A Job resource from a YAML/JSON file path or a mapping, as a fresh dict (the input is not changed).
+
+    Files past 1 MiB, not UTF-8, nested too deep or expanding too far are refused (see config_file.py).
+    """
     if isinstance(path_or_dict, Mapping):
+        check_shape(dict(path_or_dict))  # before deepcopy, which recurses; names the Job field
         data: Any = copy.deepcopy(dict(path_or_dict))
         source = "the config dict"
     elif isinstance(path_or_dict, str | os.PathLike):
         path = Path(path_or_dict)
-        source = f"config file {str(path)!r}"
+        source = f"config file {show(str(path), 200)}"
+        data = read_config_file(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidJobSpec("config", f"cannot read {source}: {exc.strerror or exc}") from exc
-        data = _parse(text, path, source)
+            check_shape(data)
+        except InvalidJobSpec as exc:
+            raise InvalidJobSpec("config", f"{source}: {exc.field}: {exc.rule}") from None
     else:
         raise InvalidJobSpec(
             "config", f"must be a path to a YAML/JSON file or a dict, got {type(path_or_dict).__name__}"
@@ -67,7 +72,7 @@ def load_config(path_or_dict: str | os.PathLike[str] | Mapping[str, Any]) -> dic
         raise InvalidJobSpec(
             "config", f"{source} must hold a Job resource (a mapping), got {type(data).__name__}"
         )
-    misplaced = sorted(_TRAINING_INPUT_KEYS.intersection(data))
+    misplaced = sorted(key for key in _TRAINING_INPUT_KEYS if key in data)
     if misplaced and "trainingInput" not in data:
         raise InvalidJobSpec(
             misplaced[0],
@@ -76,37 +81,32 @@ def load_config(path_or_dict: str | os.PathLike[str] | Mapping[str, Any]) -> dic
     return data
 
 
-def _parse(text: str, path: Path, source: str) -> Any:
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidJobSpec("config", f"{source} is not valid JSON: {exc}") from exc
-    import yaml  # deferred: only needed when a file is read
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidJobSpec("config", f"{source} is not valid YAML: {exc}") from exc
-
-
 def _strings(value: Sequence[Any], field: str, argument: str) -> list[str]:
     """A list of strings from a list/tuple argument; numbers are written out, a lone string is an error."""
     if isinstance(value, str | bytes) or not isinstance(value, Sequence):
         raise InvalidJobSpec(
-            field, f"{argument} must be a list of strings, got {type(value).__name__} {value!r}"
+            field, f"{argument} must be a list of strings, got {type(value).__name__} {show(value)}"
         )
+    if len(value) > MAX_VALUES:
+        raise InvalidJobSpec(field, f"{argument} has {len(value)} items; at most {MAX_VALUES} are taken")
     out: list[str] = []
     for item in value:
         if isinstance(item, str):
             out.append(item)
-        elif isinstance(item, int | float) and not isinstance(item, bool):
+        elif isinstance(item, float) or (
+            isinstance(item, int) and not isinstance(item, bool) and int_digits(item) <= MAX_INT_DIGITS
+        ):
             out.append(str(item))
         else:
             raise InvalidJobSpec(
-                field, f"{argument} items must be strings, got {type(item).__name__} {item!r}"
+                field, f"{argument} items must be strings, got {type(item).__name__} {show(item)}"
             )
     return out
+
+
+def _given(value: Any) -> bool:
+    """An argument that counts as given: not None and not an empty list/tuple/string."""
+    return value is not None and not (isinstance(value, list | tuple | str) and len(value) == 0)
 
 
 def _duration(value: Duration, field: str) -> str:
@@ -183,9 +183,9 @@ def build_training_job(
         "pythonVersion": python_version,
         "serviceAccount": service_account,
     }
-    if package_uris:
+    if _given(package_uris):
         replacements["packageUris"] = _strings(package_uris, "trainingInput.packageUris", "package_uris")
-    if user_args:
+    if _given(user_args):
         replacements["args"] = _strings(user_args, "trainingInput.args", "user_args")
     if hyperparameters is not None:
         if not isinstance(hyperparameters, Mapping):
@@ -193,6 +193,7 @@ def build_training_job(
                 "trainingInput.hyperparameters",
                 f"must be a HyperparameterSpec mapping, got {type(hyperparameters).__name__}",
             )
+        check_shape(dict(hyperparameters), "trainingInput.hyperparameters")  # before deepcopy, which recurses
         replacements["hyperparameters"] = copy.deepcopy(dict(hyperparameters))
     for field, value in replacements.items():
         if value is not None:

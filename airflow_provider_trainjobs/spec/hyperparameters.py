@@ -10,6 +10,7 @@ import math
 import re
 from typing import Any
 
+from .limits import MAX_NAME_IN_PATH, show
 from .rules import as_int, check_job_id
 
 __all__ = ["GRID_TYPES", "MAX_DISCRETE_VALUES", "PARAMETER_NAME_RE", "check_hyperparameters"]
@@ -25,13 +26,23 @@ _TYPES = ("DOUBLE", "INTEGER", "CATEGORICAL", "DISCRETE")
 
 
 def _number(value: Any) -> float | None:
+    """A finite double from a number or numeric string; None otherwise (the schema check reports why)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
+    if isinstance(value, int) and abs(value).bit_length() > 1024:
+        return None  # beyond the double range: float() would raise OverflowError
     try:
         number = float(value)
     except ValueError:
         return None
     return number if math.isfinite(number) else None
+
+
+def _non_finite(value: Any) -> bool:
+    """NaN or an infinity (a float, or Google's "NaN"/"Infinity" strings): valid doubles, but no search range."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, str) and value.strip().lstrip("+-").lower() in ("nan", "inf", "infinity")
 
 
 def check_hyperparameters(spec: Any, field: str = "trainingInput.hyperparameters") -> Problems:
@@ -79,7 +90,7 @@ def check_hyperparameters(spec: Any, field: str = "trainingInput.hyperparameters
         if not isinstance(param, dict):
             continue
         name = param.get("parameterName")
-        where = f"{field}.params[{name if isinstance(name, str) and name else index}]"
+        where = f"{field}.params[{name if isinstance(name, str) and 0 < len(name) <= MAX_NAME_IN_PATH else index}]"
         if not name:
             problems.append(
                 (f"{where}.parameterName", "required: the name passed to the trainer as --<name>")
@@ -89,13 +100,13 @@ def check_hyperparameters(spec: Any, field: str = "trainingInput.hyperparameters
                 problems.append(
                     (
                         f"{where}.parameterName",
-                        f"{name!r} is not valid as a command-line flag: a letter, then letters, digits, "
+                        f"{show(name)} is not valid as a command-line flag: a letter, then letters, digits, "
                         "'_' or '-', at most 128 characters",
                     )
                 )
             if name in seen:
                 problems.append(
-                    (f"{where}.parameterName", f"duplicate parameter name {name!r}; names must be unique")
+                    (f"{where}.parameterName", f"duplicate parameter name {show(name)}; names must be unique")
                 )
             seen.add(name)
         problems += _check_param(param, where, algorithm)
@@ -144,9 +155,11 @@ def _check_range(param: dict[str, Any], where: str, kind: str, scale: Any) -> Pr
             continue
         number = _number(raw)
         if number is None:
-            continue  # schema reports the type
+            if _non_finite(raw):
+                problems.append((f"{where}.{key}", f"must be a finite number, got {show(raw)}"))
+            continue  # else the schema reports the type
         if kind == "INTEGER" and not number.is_integer():
-            problems.append((f"{where}.{key}", f"{raw!r} is not an integer, as an INTEGER parameter needs"))
+            problems.append((f"{where}.{key}", f"{show(raw)} is not an integer, as an INTEGER parameter needs"))
             continue
         bounds[key] = number
     low, high = bounds.get("minValue"), bounds.get("maxValue")
@@ -176,7 +189,7 @@ def _check_categorical(param: dict[str, Any], where: str) -> Problems:
                 problems.append((f"{where}.categoricalValues", "values must be non-empty strings"))
             elif value in seen:
                 problems.append(
-                    (f"{where}.categoricalValues", f"duplicate value {value!r}; values must be unique")
+                    (f"{where}.categoricalValues", f"duplicate value {show(value)}; values must be unique")
                 )
             seen.add(value)
     return problems
@@ -195,7 +208,9 @@ def _check_discrete(param: dict[str, Any], where: str, scale: Any) -> Problems:
         )
     numbers = [_number(value) for value in values]
     if None in numbers:
-        return problems  # schema reports the type
+        if any(map(_non_finite, values)):
+            problems.append((f"{where}.discreteValues", "values must be finite numbers"))
+        return problems  # else the schema reports the type
     clean = [n for n in numbers if n is not None]
     if any(b <= a for a, b in zip(clean, clean[1:], strict=False)):
         problems.append((f"{where}.discreteValues", "values must be strictly increasing"))

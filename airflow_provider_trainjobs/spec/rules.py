@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from .durations import parse_duration
+from .limits import parse_int_text, show
 
 __all__ = [
     "JOB_ID_RE",
@@ -29,7 +30,9 @@ MAX_LABEL_LENGTH = 63
 GCS_OBJECT_RE = re.compile(r"^gs://[^/\s]+/.+$")
 GCS_PATH_RE = re.compile(r"^gs://[^/\s]+(/.*)?$")
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Dot-separated domain labels, so a long run of dots cannot make the match backtrack quadratically.
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$")
+MAX_EMAIL_LENGTH = 254
 MAX_LABELS = 64
 MAX_PACKAGE_URIS = 100
 MIN_MAX_WAIT_SECONDS = 1800
@@ -51,8 +54,8 @@ def as_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and re.match(r"^[+-]?\d+$", value.strip()):
-        return int(value)
+    if isinstance(value, str):
+        return parse_int_text(value)  # None past MAX_INT_DIGITS digits: the schema reports the range
     return None
 
 
@@ -64,7 +67,7 @@ def check_job_id(value: Any, field: str = "jobId") -> Problems:
         return [
             (
                 field,
-                f"{value!r} is not a valid job id: letters, digits and underscores only, "
+                f"{show(value)} is not a valid job id: letters, digits and underscores only, "
                 "starting with a letter, at most 128 characters",
             )
         ]
@@ -102,7 +105,7 @@ def check_labels(labels: Any, field: str = "labels") -> Problems:
         if not _label_key_ok(key):
             problems.append(
                 (
-                    f"{field}.{key}",
+                    f"{field}.{key if isinstance(key, str) else show(key, 40)}",
                     "label keys must start with a lowercase letter and contain only lowercase letters, "
                     "digits, '_' and '-', at most 63 characters",
                 )
@@ -110,8 +113,8 @@ def check_labels(labels: Any, field: str = "labels") -> Problems:
         if isinstance(value, str) and not _label_value_ok(value):
             problems.append(
                 (
-                    f"{field}.{key}",
-                    f"label value {value!r} may contain only lowercase letters, digits, '_' and '-', "
+                    f"{field}.{key if isinstance(key, str) else show(key, 40)}",
+                    f"label value {show(value)} may contain only lowercase letters, digits, '_' and '-', "
                     "at most 63 characters",
                 )
             )
@@ -136,9 +139,11 @@ def check_job_rules(job: dict[str, Any]) -> Problems:
     problems += _check_code(ti)
     problems += _check_scheduling(ti.get("scheduling"))
     service_account = ti.get("serviceAccount")
-    if isinstance(service_account, str) and not EMAIL_RE.match(service_account):
+    if isinstance(service_account, str) and (
+        len(service_account) > MAX_EMAIL_LENGTH or not EMAIL_RE.match(service_account)
+    ):
         problems.append(
-            ("trainingInput.serviceAccount", f"{service_account!r} is not a service account email")
+            ("trainingInput.serviceAccount", f"{show(service_account)} is not a service account email")
         )
     return problems
 
@@ -157,7 +162,7 @@ def _check_cluster(ti: dict[str, Any]) -> Problems:
     if custom and not ti.get("masterType"):
         problems.append(("trainingInput.masterType", "required when scaleTier is CUSTOM"))
     if isinstance(tier, str) or tier is None:
-        shown = tier or "unset (BASIC)"
+        shown = tier[:40] if tier else "unset (BASIC)"
         for field in ("masterType", *(role[0] for role in REPLICA_ROLES)):
             if ti.get(field) and not custom:
                 problems.append(
@@ -174,9 +179,9 @@ def _check_cluster(ti: dict[str, Any]) -> Problems:
         if count is None:
             continue  # schema reports the type
         if count < 0:
-            problems.append((f"trainingInput.{count_field}", f"must be 0 or more, got {count}"))
+            problems.append((f"trainingInput.{count_field}", f"must be 0 or more, got {show(count)}"))
         elif count > 0 and not ti.get(type_field):
-            problems.append((f"trainingInput.{type_field}", f"required when {count_field} is {count}"))
+            problems.append((f"trainingInput.{type_field}", f"required when {count_field} is {show(count)}"))
     for config_field in ("masterConfig", *(role[2] for role in REPLICA_ROLES)):
         problems += _check_replica_config(ti.get(config_field), f"trainingInput.{config_field}")
     return problems
@@ -190,7 +195,7 @@ def _check_replica_config(config: Any, field: str) -> Problems:
     if isinstance(accelerator, dict):
         count = as_int(accelerator.get("count"))
         if count is not None and count < 1:
-            problems.append((f"{field}.acceleratorConfig.count", f"must be 1 or more, got {count}"))
+            problems.append((f"{field}.acceleratorConfig.count", f"must be 1 or more, got {show(count)}"))
         if accelerator.get("count") is not None and not accelerator.get("type"):
             problems.append(
                 (f"{field}.acceleratorConfig.type", "required when acceleratorConfig.count is set")
@@ -199,7 +204,7 @@ def _check_replica_config(config: Any, field: str) -> Problems:
     if isinstance(disk, dict):
         size = as_int(disk.get("bootDiskSizeGb"))
         if size is not None and size < 1:
-            problems.append((f"{field}.diskConfig.bootDiskSizeGb", f"must be 1 or more, got {size}"))
+            problems.append((f"{field}.diskConfig.bootDiskSizeGb", f"must be 1 or more, got {show(size)}"))
     return problems
 
 
@@ -252,15 +257,15 @@ def _check_code(ti: dict[str, Any]) -> Problems:
                 problems.append(
                     (
                         f"trainingInput.packageUris[{index}]",
-                        f"{uri!r} is not a Cloud Storage object URI (gs://BUCKET/OBJECT)",
+                        f"{show(uri)} is not a Cloud Storage object URI (gs://BUCKET/OBJECT)",
                     )
                 )
     if isinstance(module, str) and module and not MODULE_RE.match(module):
-        problems.append(("trainingInput.pythonModule", f"{module!r} is not a dotted Python module name"))
+        problems.append(("trainingInput.pythonModule", f"{show(module)} is not a dotted Python module name"))
     job_dir = ti.get("jobDir")
     if isinstance(job_dir, str) and not GCS_PATH_RE.match(job_dir):
         problems.append(
-            ("trainingInput.jobDir", f"{job_dir!r} is not a Cloud Storage path (gs://BUCKET[/PATH])")
+            ("trainingInput.jobDir", f"{show(job_dir)} is not a Cloud Storage path (gs://BUCKET[/PATH])")
         )
     return problems
 
@@ -281,15 +286,15 @@ def _check_scheduling(scheduling: Any) -> Problems:
             problems.append(
                 (
                     f"trainingInput.scheduling.{key}",
-                    f"{value!r} is too short: it must be at least {MIN_MAX_WAIT_SECONDS}s",
+                    f"{show(value)} is too short: it must be at least {MIN_MAX_WAIT_SECONDS}s",
                 )
             )
         if key == "maxRunningTime" and seconds <= 0:
-            problems.append((f"trainingInput.scheduling.{key}", f"{value!r} must be more than 0s"))
+            problems.append((f"trainingInput.scheduling.{key}", f"{show(value)} must be more than 0s"))
     priority = as_int(scheduling.get("priority"))
     low, high = PRIORITY_RANGE
     if priority is not None and not low <= priority <= high:
         problems.append(
-            ("trainingInput.scheduling.priority", f"{priority} is outside the range [{low}, {high}]")
+            ("trainingInput.scheduling.priority", f"{show(priority)} is outside the range [{low}, {high}]")
         )
     return problems

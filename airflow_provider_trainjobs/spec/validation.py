@@ -12,9 +12,10 @@ from typing import Any
 
 from .errors import InvalidJobSpec
 from .hyperparameters import check_hyperparameters
+from .limits import check_shape, show, type_name
 from .machines import vertex_accelerator_types
 from .rules import check_job_rules
-from .schema import validate_resource
+from .schema import validate_shaped
 
 __all__ = ["BACKENDS", "job_problems", "validate_job"]
 
@@ -32,10 +33,15 @@ def _vertex_accelerator_problems(training_input: dict[str, Any]) -> list[tuple[s
         config = training_input.get(config_field)
         accelerator = config.get("acceleratorConfig") if isinstance(config, dict) else None
         value = accelerator.get("type") if isinstance(accelerator, dict) else None
-        if value is not None and value not in known:
-            problems.append((f"trainingInput.{config_field}.acceleratorConfig.type",
-                             f"{value!r} is not an aiplatform v1 MachineSpec.acceleratorType (the vertex backend's "
-                             f"accelerators); use one of {', '.join(known)}"))
+        field = f"trainingInput.{config_field}.acceleratorConfig.type"
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            problems.append((field, f"expected a string, one of {', '.join(known)}; got {type_name(value)} "
+                                    f"{show(value)}"))
+        elif value not in known:
+            problems.append((field, f"{show(value)} is not an aiplatform v1 MachineSpec.acceleratorType (the vertex "
+                                    f"backend's accelerators); use one of {', '.join(known)}"))
     return problems
 
 
@@ -48,6 +54,10 @@ def job_problems(job: Any, *, backend: str = "ai-platform") -> list[tuple[str, s
         raise ValueError(f"backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if not isinstance(job, dict):
         return [("(body)", f"a Job resource must be a mapping, got {type(job).__name__}")]
+    try:
+        check_shape(job)  # bounded depth and size before any recursive walk
+    except InvalidJobSpec as exc:
+        return [(exc.field, exc.rule)]
     problems = check_job_rules(job)
     vertex = backend == "vertex"
     if vertex and isinstance(job.get("trainingInput"), dict):
@@ -56,7 +66,7 @@ def job_problems(job: Any, *, backend: str = "ai-platform") -> list[tuple[str, s
     if isinstance(training_input, dict) and "hyperparameters" in training_input:
         problems += check_hyperparameters(training_input["hyperparameters"])
     flagged = {field for field, _ in problems}
-    for message in validate_resource("ml.v1", JOB_SCHEMA, job):
+    for message in validate_shaped("ml.v1", JOB_SCHEMA, job):
         field, _, rule = message.partition(": ")
         if vertex and _ACCELERATOR_TYPE_FIELD.match(field):
             continue  # checked against the aiplatform v1 enum above

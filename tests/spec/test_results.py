@@ -178,7 +178,6 @@ def test_fingerprint_default_scale_tier() -> None:
     [
         ("3600s", 3600.0),
         ("1.5s", 1.5),
-        (" 60s ", 60.0),
         ("0s", 0.0),
         (90, 90.0),
         (2.5, 2.5),
@@ -189,7 +188,9 @@ def test_parse_duration(value: Any, seconds: float) -> None:
     assert parse_duration(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["3600", "1h", "s", "", True, math.inf, None, "1.0000000001s"])
+@pytest.mark.parametrize(
+    "value", ["3600", "1h", "s", "", " 60s ", True, math.inf, None, "1.0000000001s", "9" * 400 + "s", 10**400]
+)
 def test_parse_duration_rejects(value: Any) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(value)
