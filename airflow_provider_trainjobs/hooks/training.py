@@ -5,9 +5,10 @@ Calls go through discovery-built ``googleapiclient`` clients whose endpoint come
 connection, so the local service and Google take the same path. Transient failures are retried
 (hooks/retry.py); create is idempotent (a 409 with the same spec attaches to the existing job).
 
-Async variants run the same sync code in a worker thread (``asyncio.to_thread``). httplib2 is not
-thread-safe, so clients are cached per thread: no http object is ever shared across threads, and
-request construction and response translation stay one code path for both.
+Async variants run the same sync code in a worker thread (``asyncio.to_thread``). Discovery clients are
+built once per process (hooks/clients.py); httplib2 is not thread-safe, so each request borrows an http
+object no other thread holds from the hook's pool, and request construction and response translation stay
+one code path for both.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES
 
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.hooks.backend import JobsBackend
+    from airflow_provider_trainjobs.hooks.clients import HttpPool
 
 MAX_SUFFIX = 100
 HTTP_TIMEOUT = 60.0
@@ -78,7 +80,8 @@ class TrainingJobHook(TrainJobsBaseHook):
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0; got {max_retries}")
         self.retry_policy = RetryPolicy(max_retries, retry_delay, retry_max_delay, retry_total)
-        self._local = threading.local()
+        self._pools: dict[str, HttpPool] = {}
+        self._pools_lock = threading.Lock()
         self._names: dict[str, str] = {}  # jobId -> resource name, where the backend assigns ids (Vertex)
         self._backend: JobsBackend | None = None
 
@@ -111,38 +114,33 @@ class TrainingJobHook(TrainJobsBaseHook):
     # -- clients -----------------------------------------------------------------------------------
 
     def _client(self, api: str, region: str | None = None) -> Any:
-        """This thread's discovery client for ``api`` ("training" or "logging"), built on first use.
+        """The discovery client for ``api`` ("training" or "logging") bound to this hook's HTTP pool.
 
-        On Vertex without an ``api_endpoint`` each region has its own endpoint, hence a client per region;
-        with one (the local service), all regions share it.
+        The client itself is the process's (hooks/clients.py: one per api and endpoint, whatever the number
+        of hooks and threads); on Vertex without an ``api_endpoint`` each region has its own endpoint.
         """
-        clients: dict[tuple[str, str | None], Any] = self._local.__dict__.setdefault("clients", {})
-        endpoint = self.settings.logging_endpoint if api == "logging" else self.jobs.endpoint(region)
-        key = (api, endpoint)
-        if key not in clients:
-            clients[key] = self._build_client(api, endpoint)
-        return clients[key]
+        from airflow_provider_trainjobs.hooks.clients import Bound, service
 
-    def _build_client(self, api: str, endpoint: str | None) -> Any:
-        import google_auth_httplib2
-        import httplib2
-        from googleapiclient.discovery import build
+        if api == "logging":
+            name, version, endpoint = "logging", "v2", self.settings.logging_endpoint
+        else:
+            (name, version), endpoint = self.jobs.api, self.jobs.endpoint(region)
+        return Bound(service(name, version, endpoint), self._http(api))
 
-        name, version = ("logging", "v2") if api == "logging" else self.jobs.api
-        timeout = LOG_HTTP_TIMEOUT if api == "logging" else HTTP_TIMEOUT
-        http = google_auth_httplib2.AuthorizedHttp(self.get_credentials(), http=httplib2.Http(timeout=timeout))
-        return build(
-            name,
-            version,
-            http=http,
-            client_options={"api_endpoint": endpoint} if endpoint else None,
-            static_discovery=True,
-            cache_discovery=False,
-        )
+    def _http(self, api: str) -> HttpPool:
+        """This hook's pool of HTTP objects for ``api`` (its credentials; the logging reads' shorter timeout)."""
+        with self._pools_lock:
+            pool = self._pools.get(api)
+            if pool is None:
+                from airflow_provider_trainjobs.hooks.clients import HttpPool
+
+                timeout = LOG_HTTP_TIMEOUT if api == "logging" else HTTP_TIMEOUT
+                pool = self._pools[api] = HttpPool(self.get_credentials(), timeout)
+            return pool
 
     def _call(self, request: Callable[[Any], Any], *, what: str, api: str = "training",
               retries: bool = True, policy: RetryPolicy | None = None, region: str | None = None) -> Any:
-        """Build the request on this thread's client (``region``'s, on Vertex) and execute it, retrying
+        """Build the request on the client for ``api`` (``region``'s, on Vertex) and execute it, retrying
         transient failures."""
 
         def once() -> Any:
