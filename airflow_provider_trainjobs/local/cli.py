@@ -67,6 +67,35 @@ def _add_service_options(parser: argparse.ArgumentParser) -> None:
     from airflow_provider_trainjobs.local.limits import add_limit_options
 
     add_limit_options(parser)
+    from airflow_provider_trainjobs.local.job_limits import add_job_options
+
+    add_job_options(parser)
+
+
+def _add_environment_options(parser: argparse.ArgumentParser) -> None:
+    """Where trainers run (docs/local-service.md "Runtimes and dependencies")."""
+    parser.add_argument("--runtime", action="append", default=[], metavar="VERSION=PYTHON",
+                        help="base interpreter for jobs whose runtimeVersion (Vertex: executorImageUri) is VERSION;"
+                             " repeatable (default: the service's own environment)")
+    parser.add_argument("--offline", action="store_true",
+                        help="install job dependencies only from the cache; never reach a package index")
+    parser.add_argument("--container-runtime", default="auto", metavar="COMMAND",
+                        help="what runs custom containers: auto (Docker if it answers, else podman) or a command"
+                             " line, e.g. 'podman --runtime runc --cgroup-manager cgroupfs'")
+
+
+def _runtimes(values: list[str]) -> dict[str, str] | str:
+    """``VERSION=PYTHON`` pairs, or the error line naming the bad one."""
+    found: dict[str, str] = {}
+    for value in values:
+        version, sep, python = value.partition("=")
+        if not sep or not version or not python:
+            return f"--runtime {value!r}: expected VERSION=PATH-TO-PYTHON"
+        path = Path(python).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            return f"--runtime {value!r}: {python} is not an executable file"
+        found[version] = str(path.absolute())
+    return found
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
         _add_service_options(cmd)
         if name == "up":  # unset unless given: a given port must match a service already running
             cmd.set_defaults(port=None, storage_port=None)
+        if name == "serve":
+            _add_environment_options(cmd)
     cmd = sub.add_parser("down", help="stop the background service", description="Stop the background service.")
     _add_data_dir(cmd)
     add_commands(sub, _add_data_dir)
@@ -138,6 +169,7 @@ def serve(args: argparse.Namespace) -> int:
 def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
     from airflow_provider_trainjobs.local.engine import Engine
     from airflow_provider_trainjobs.local.faults import Faults, FaultSettings
+    from airflow_provider_trainjobs.local.job_limits import log_cap_from_args
     from airflow_provider_trainjobs.local.limits import limits_from_args
     from airflow_provider_trainjobs.local.server import LocalServer, serve_in_thread
     from airflow_provider_trainjobs.local.storage import StorageEmulator
@@ -150,6 +182,10 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         drop_rate=args.fault_drop_rate,
         seed=args.fault_seed,
     ))
+    runtimes = _runtimes(getattr(args, "runtime", None) or [])
+    if isinstance(runtimes, str):
+        print(f"trainjobs-local: {runtimes}", file=sys.stderr, flush=True)
+        return 1
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -159,13 +195,18 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
     signal.signal(signal.SIGINT, _stop)
     limits = limits_from_args(args)
     storage = StorageEmulator(args.storage_port, data_dir / "storage", limits)
-    store = Store(data_dir / "service.db")
+    store = Store(data_dir / "service.db", log_cap_from_args(args))
     engine = Engine(
         store, data_dir, storage.endpoint,
         max_concurrent_jobs=args.max_concurrent_jobs,
         max_replicas=args.max_replicas,
         deadline_scale=args.deadline_scale,
+        keep_work_dirs=args.keep_work_dirs,
     )
+    engine.packages.configure(runtimes=runtimes, offline=bool(getattr(args, "offline", False)))
+    from airflow_provider_trainjobs.local import containers
+
+    containers.configure(str(getattr(args, "container_runtime", "auto")))
     try:
         server = LocalServer(args.port, engine, faults, storage.endpoint, limits)  # bind the API port first
     except OSError as err:
