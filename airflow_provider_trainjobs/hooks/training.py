@@ -21,10 +21,15 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, ON_CONFLICT, TrainJobsBaseHook
-from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError
+from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError, unreachable
 from airflow_provider_trainjobs.hooks.executor import in_executor
 from airflow_provider_trainjobs.hooks.logs import LogCursor, format_entry, list_entries
-from airflow_provider_trainjobs.hooks.retry import RetryPolicy, as_api_error, call_with_retries
+from airflow_provider_trainjobs.hooks.retry import (
+    RetryPolicy,
+    as_api_error,
+    call_with_retries,
+    is_network_error,
+)
 from airflow_provider_trainjobs.hooks.waiting import (
     DEFAULT_HEARTBEAT,
     Cancel,
@@ -144,7 +149,13 @@ class TrainingJobHook(TrainJobsBaseHook):
         transient failures."""
 
         def once() -> Any:
-            return request(self._client(api, region)).execute(num_retries=0)
+            client = self._client(api, region)
+            try:
+                return request(client).execute(num_retries=0)
+            except Exception as err:
+                if is_network_error(err):
+                    raise unreachable(what, client.base_url, err) from err
+                raise
 
         if retries:
             return call_with_retries(once, what=what, policy=policy or self.retry_policy)
