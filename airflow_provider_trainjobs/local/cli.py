@@ -39,6 +39,9 @@ def _add_service_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault-drop-rate", type=float, default=0.0,
                         help="fraction of API requests whose connection is closed without an answer")
     parser.add_argument("--fault-seed", type=int, default=None, help="seed for the fault dice (reproducible runs)")
+    from airflow_provider_trainjobs.local.limits import add_limit_options
+
+    add_limit_options(parser)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,6 +114,7 @@ def serve(args: argparse.Namespace) -> int:
 def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
     from airflow_provider_trainjobs.local.engine import Engine
     from airflow_provider_trainjobs.local.faults import Faults, FaultSettings
+    from airflow_provider_trainjobs.local.limits import limits_from_args
     from airflow_provider_trainjobs.local.server import LocalServer, serve_in_thread
     from airflow_provider_trainjobs.local.storage import StorageEmulator
     from airflow_provider_trainjobs.local.store import Store
@@ -129,7 +133,8 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    storage = StorageEmulator(args.storage_port, data_dir / "storage")
+    limits = limits_from_args(args)
+    storage = StorageEmulator(args.storage_port, data_dir / "storage", limits)
     store = Store(data_dir / "service.db")
     engine = Engine(
         store, data_dir, storage.endpoint,
@@ -138,7 +143,7 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         deadline_scale=args.deadline_scale,
     )
     try:
-        server = LocalServer(args.port, engine, faults, storage.endpoint)  # bind the API port first
+        server = LocalServer(args.port, engine, faults, storage.endpoint, limits)  # bind the API port first
     except OSError as err:
         store.close()
         print(f"trainjobs-local: --port {args.port}: cannot listen on 127.0.0.1:{args.port}"
