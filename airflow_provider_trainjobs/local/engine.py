@@ -340,29 +340,17 @@ class Engine:
             pool = container_pool(vertex)
             field = f"workerPoolSpecs[{pool['index']}].containerSpec.imageUri" if pool else field
             image, uris = (pool or {}).get("imageUri"), package_uris(vertex)
-        python_path: list[Path] = []
         if image:
             ok, why = docker_available()
             if not ok:
                 return "FAILED", (
-                    f"{field}: the custom container {image} needs a Docker engine and none answers"
-                    f" on this machine ({why}); the local service cannot run it."
+                    f"{field}: the custom container {image} needs a container engine (Docker or podman) and"
+                    f" none answers on this machine ({why}); the local service cannot run it."
                 )
-        if uris:
-            python_path = self.packages.install(
-                project, uris, workdir / "packages", lambda severity, line: self.log(project, job_id, severity, line),
-                interrupt=lambda: self.check(run, job),
-            )
-        for key in ("runtimeVersion", "pythonVersion"):
-            if training.get(key) and not vertex:
-                self.log(project, job_id, "INFO",
-                         f"{key} {training[key]} recorded; the local service runs the trainer with its own interpreter.")
-        for pool in (vertex or {}).get("pools") or []:
-            if pool.get("executorImageUri"):
-                self.log(project, job_id, "INFO",
-                         f"workerPoolSpecs[{pool['index']}].pythonPackageSpec.executorImageUri"
-                         f" {pool['executorImageUri']} recorded; the local service runs the trainer with its own"
-                         " interpreter.")
+        environment = self.packages.prepare(  # the job's venv (local/packages.py), or the base without packages
+            project, job, uris, workdir / "packages", lambda severity, line: self.log(project, job_id, severity, line),
+            interrupt=lambda: self.check(run, job),
+        )
         if vertex:
             run.gcs = self._gcs_view(project, job_id, vertex)
             if run.gcs is not None:
@@ -377,11 +365,11 @@ class Engine:
         if training.get("hyperparameters"):
             from airflow_provider_trainjobs.local.trials import run_tuning
 
-            return run_tuning(self, run, job, python_path)
+            return run_tuning(self, run, job, environment)
         plans, note = plan_job(job, self.max_replicas)
         if note:
             self.log(project, job_id, "WARNING", note)
-        ctx = RunContext(project, job_id, training, workdir / "run", python_path, self.storage_endpoint,
+        ctx = RunContext(project, job_id, training, workdir / "run", environment, self.storage_endpoint,
                          vertex=vertex, gcs_root=run.gcs.root if run.gcs is not None else None,
                          service_dir=self.data_dir)
         cluster = Cluster(ctx, plans, self.sink_for(project, job_id))

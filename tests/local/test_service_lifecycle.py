@@ -152,6 +152,7 @@ def _occupy_the_slot(service: Any, sdist: Path) -> tuple[Any, str, str]:
     blocker = unique("blocker")
     ml.projects().jobs().create(parent=f"projects/{PROJECT}",
                                 body=make_job(blocker, uri, ["--mode", "sleep"])).execute()
+    wait_for(ml, PROJECT, blocker, lambda j: j["state"] == "RUNNING")  # its environment is built
     return ml, uri, blocker
 
 
