@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 BACKENDS = ("ai-platform", "vertex")
 DEFAULT_CONN_ID = "google_cloud_default"
+# What a create does when the job id exists with another spec (TrainingJobHook.create_job, the operators).
+ON_CONFLICT = ("attach", "fail", "suffix")
 _EXTRA_PREFIXES = ("", "extra__trainjobs__", "extra__google_cloud_platform__")
 
 
@@ -128,6 +130,19 @@ class TrainJobsBaseHook(BaseHook):
             backend=backend,
             region=self._region_override or settings.region,
         )
+
+    def use_region(self, region: str) -> None:
+        """Address ``region`` from now on (the region a job body names), keeping the settings already read.
+
+        For the operators, which learn the job's region from its config only after reading the connection.
+        """
+        if region == self._region_override:
+            return
+        self._region_override = region
+        if self._settings is not None:
+            from dataclasses import replace
+
+            self._settings = replace(self._settings, region=region)
 
     @property
     def settings(self) -> ConnectionSettings:

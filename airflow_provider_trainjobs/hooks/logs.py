@@ -146,6 +146,35 @@ def format_entry(entry: dict[str, Any]) -> str:
     return f"[{prefix}] {str(message).rstrip()}"
 
 
+def log_entry(log: Any, entry: dict[str, Any]) -> None:
+    """Write ``format_entry(entry)`` to ``log`` at the entry's level, stamped with the trainer's own time.
+
+    Airflow's structlog loggers take the time as ``timestamp=`` (kept when given); a stdlib logger gets a
+    record whose ``created`` is the entry's time. Either way lines fetched together keep the times they
+    were written at, not the time of the poll that fetched them.
+    """
+    level, line = entry_level(entry), format_entry(entry)
+    stamp = entry.get("timestamp")
+    try:
+        nanos = _nanos(str(stamp)) if stamp else None
+    except ValueError:
+        nanos = None
+    if nanos is None:
+        log.log(level, "%s", line)
+        return
+    seconds, fraction = divmod(nanos, 1_000_000_000)
+    target = log.logger if isinstance(log, logging.LoggerAdapter) else log
+    if isinstance(target, logging.Logger):
+        if target.isEnabledFor(level):
+            record = target.makeRecord(target.name, level, __file__, 0, "%s", (line,), None)
+            record.created = seconds + fraction / 1e9
+            record.msecs = fraction // 1_000_000
+            target.handle(record)
+        return
+    when = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    log.log(level, "%s", line, timestamp=f"{when}.{fraction // 1000:06d}Z")
+
+
 def entry_level(entry: dict[str, Any]) -> int:
     """The task-log level for an entry's severity (INFO for everything below WARNING)."""
     return _LEVELS.get(str(entry.get("severity") or "INFO").upper(), logging.INFO)

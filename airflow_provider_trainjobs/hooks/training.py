@@ -5,9 +5,10 @@ Calls go through discovery-built ``googleapiclient`` clients whose endpoint come
 connection, so the local service and Google take the same path. Transient failures are retried
 (hooks/retry.py); create is idempotent (a 409 with the same spec attaches to the existing job).
 
-Async variants run the same sync code in a worker thread (``asyncio.to_thread``). httplib2 is not
-thread-safe, so clients are cached per thread: no http object is ever shared across threads, and
-request construction and response translation stay one code path for both.
+Async variants run the same sync code in a worker thread (``asyncio.to_thread``). Discovery clients are
+built once per process (hooks/clients.py); httplib2 is not thread-safe, so each request borrows an http
+object no other thread holds from the hook's pool, and request construction and response translation stay
+one code path for both.
 """
 
 from __future__ import annotations
@@ -16,27 +17,38 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, TrainJobsBaseHook
-from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError
+from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, ON_CONFLICT, TrainJobsBaseHook
+from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError, unreachable
+from airflow_provider_trainjobs.hooks.executor import in_executor
 from airflow_provider_trainjobs.hooks.logs import LogCursor, format_entry, list_entries
-from airflow_provider_trainjobs.hooks.retry import RetryPolicy, as_api_error, call_with_retries
-from airflow_provider_trainjobs.hooks.wait_loop import (
+from airflow_provider_trainjobs.hooks.retry import (
+    RetryPolicy,
+    as_api_error,
+    call_with_retries,
+    is_network_error,
+)
+from airflow_provider_trainjobs.hooks.waiting import (
+    DEFAULT_HEARTBEAT,
     Cancel,
     FetchLogs,
     Poll,
     Sleep,
     Step,
     WaitState,
+    advance,
+    check_wait_args,
+    drive,
     wait_steps,
 )
 from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES
 
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.hooks.backend import JobsBackend
+    from airflow_provider_trainjobs.hooks.clients import HttpPool
 
-ON_CONFLICT = ("attach", "fail", "suffix")
 MAX_SUFFIX = 100
 HTTP_TIMEOUT = 60.0
 # Log reads are a side show of the wait: a logging endpoint that stops answering must not hold a poll (and
@@ -73,7 +85,8 @@ class TrainingJobHook(TrainJobsBaseHook):
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0; got {max_retries}")
         self.retry_policy = RetryPolicy(max_retries, retry_delay, retry_max_delay, retry_total)
-        self._local = threading.local()
+        self._pools: dict[str, HttpPool] = {}
+        self._pools_lock = threading.Lock()
         self._names: dict[str, str] = {}  # jobId -> resource name, where the backend assigns ids (Vertex)
         self._backend: JobsBackend | None = None
 
@@ -106,42 +119,43 @@ class TrainingJobHook(TrainJobsBaseHook):
     # -- clients -----------------------------------------------------------------------------------
 
     def _client(self, api: str, region: str | None = None) -> Any:
-        """This thread's discovery client for ``api`` ("training" or "logging"), built on first use.
+        """The discovery client for ``api`` ("training" or "logging") bound to this hook's HTTP pool.
 
-        On Vertex without an ``api_endpoint`` each region has its own endpoint, hence a client per region;
-        with one (the local service), all regions share it.
+        The client itself is the process's (hooks/clients.py: one per api and endpoint, whatever the number
+        of hooks and threads); on Vertex without an ``api_endpoint`` each region has its own endpoint.
         """
-        clients: dict[tuple[str, str | None], Any] = self._local.__dict__.setdefault("clients", {})
-        endpoint = self.settings.logging_endpoint if api == "logging" else self.jobs.endpoint(region)
-        key = (api, endpoint)
-        if key not in clients:
-            clients[key] = self._build_client(api, endpoint)
-        return clients[key]
+        from airflow_provider_trainjobs.hooks.clients import Bound, service
 
-    def _build_client(self, api: str, endpoint: str | None) -> Any:
-        import google_auth_httplib2
-        import httplib2
-        from googleapiclient.discovery import build
+        if api == "logging":
+            name, version, endpoint = "logging", "v2", self.settings.logging_endpoint
+        else:
+            (name, version), endpoint = self.jobs.api, self.jobs.endpoint(region)
+        return Bound(service(name, version, endpoint), self._http(api))
 
-        name, version = ("logging", "v2") if api == "logging" else self.jobs.api
-        timeout = LOG_HTTP_TIMEOUT if api == "logging" else HTTP_TIMEOUT
-        http = google_auth_httplib2.AuthorizedHttp(self.get_credentials(), http=httplib2.Http(timeout=timeout))
-        return build(
-            name,
-            version,
-            http=http,
-            client_options={"api_endpoint": endpoint} if endpoint else None,
-            static_discovery=True,
-            cache_discovery=False,
-        )
+    def _http(self, api: str) -> HttpPool:
+        """This hook's pool of HTTP objects for ``api`` (its credentials; the logging reads' shorter timeout)."""
+        with self._pools_lock:
+            pool = self._pools.get(api)
+            if pool is None:
+                from airflow_provider_trainjobs.hooks.clients import HttpPool
+
+                timeout = LOG_HTTP_TIMEOUT if api == "logging" else HTTP_TIMEOUT
+                pool = self._pools[api] = HttpPool(self.get_credentials(), timeout)
+            return pool
 
     def _call(self, request: Callable[[Any], Any], *, what: str, api: str = "training",
               retries: bool = True, policy: RetryPolicy | None = None, region: str | None = None) -> Any:
-        """Build the request on this thread's client (``region``'s, on Vertex) and execute it, retrying
+        """Build the request on the client for ``api`` (``region``'s, on Vertex) and execute it, retrying
         transient failures."""
 
         def once() -> Any:
-            return request(self._client(api, region)).execute(num_retries=0)
+            client = self._client(api, region)
+            try:
+                return request(client).execute(num_retries=0)
+            except Exception as err:
+                if is_network_error(err):
+                    raise unreachable(what, client.base_url, err) from err
+                raise
 
         if retries:
             return call_with_retries(once, what=what, policy=policy or self.retry_policy)
@@ -173,9 +187,9 @@ class TrainingJobHook(TrainJobsBaseHook):
             raise ValueError("job: field 'jobId' is required to create a job")
         if executor_image_uri is None:
             executor_image_uri = self.settings.executor_image_uri
-        existing, retried = self._create_or_existing(job, executor_image_uri)
-        if existing is None:
-            return self.get_job(job_id)
+        existing, existed, retried = self._create_or_existing(job, executor_image_uri)
+        if not existed:
+            return existing  # the create's own answer: no GET after it
         differences = _spec_differences(existing, job)
         if retried and not differences:
             # Our first POST created the job but its answer was lost; the retry met our own job.
@@ -190,20 +204,21 @@ class TrainingJobHook(TrainJobsBaseHook):
             raise JobSpecConflict(job_id, differences)
         for n in range(1, MAX_SUFFIX + 1):
             candidate = {**job, "jobId": f"{job_id}_{n}"}
-            existing, _ = self._create_or_existing(candidate, executor_image_uri)
-            if existing is None:
+            existing, existed, _ = self._create_or_existing(candidate, executor_image_uri)
+            if not existed:
                 self.log.info("Job %s exists with a different spec (%s): created %s",
                               job_id, ", ".join(differences), candidate["jobId"])
-                return self.get_job(candidate["jobId"])
+                return existing
             if not _spec_differences(existing, candidate):
                 self.log.info("Job %s already exists with the same spec: attached to it", candidate["jobId"])
                 return existing
         raise JobSpecConflict(job_id, [*differences, f"and {job_id}_1..{job_id}_{MAX_SUFFIX} all taken"])
 
     def _create_or_existing(self, job: dict[str, Any], executor_image_uri: str | None
-                            ) -> tuple[dict[str, Any] | None, bool]:
-        """Create the job: ``(None, _)`` when created; ``(existing view, retried)`` when the id is taken, where
-        ``retried`` says a create was sent more than once in this call (so the job may be this call's own).
+                            ) -> tuple[dict[str, Any], bool, bool]:
+        """Create the job: ``(view, existed, retried)``: the created job's view (from the create's answer), or
+        the existing one's, where ``retried`` says a create was sent more than once in this call (so the job
+        may be this call's own).
 
         A create whose outcome is unknown (lost answer, 429, 5xx) is never simply sent again: the job is
         looked up first (by jobId on ml v1, by label and displayName on Vertex), and found means taken.
@@ -212,28 +227,25 @@ class TrainingJobHook(TrainJobsBaseHook):
         backend = self.jobs
         attempts = 0
 
-        def once() -> dict[str, Any] | None:
+        def once() -> tuple[dict[str, Any], bool]:
             nonlocal attempts
             attempts += 1
             if attempts > 1:
                 found = backend.find(job)
                 if found is not None:
-                    return found
-            backend.create(job, executor_image_uri)
-            return None
+                    return found, True
+            return backend.create(job, executor_image_uri), False
 
         try:
             existing = backend.find_before_create(job)
             if existing is not None:
-                return existing, False
-            found = call_with_retries(once, what=f"creating job {job_id}", policy=self.retry_policy)
-            if found is not None:
-                return found, True
-            return None, False
+                return existing, True, False
+            view, found = call_with_retries(once, what=f"creating job {job_id}", policy=self.retry_policy)
+            return view, found, found
         except TrainingJobApiError as err:
             if err.status != 409:
                 raise
-        return self.get_job(job_id), attempts > 1
+        return self.get_job(job_id), True, attempts > 1
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """The job's current neutral view."""
@@ -309,27 +321,19 @@ class TrainingJobHook(TrainJobsBaseHook):
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         wait_state: WaitState | None = None,
         log: Any = None,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT,
     ) -> dict[str, Any]:
         """Block until the job is terminal; return it if SUCCEEDED, else raise ``TrainingJobFailed``.
 
         Deadline passed (``maxWaitTime``/``maxRunningTime`` plus ``grace``) → the job is cancelled
         (if ``cancel_on_deadline``) and ``TrainingJobDeadlineExceeded`` raised. ``wait_state`` lets a
         caller carry the log cursor in (e.g. from before a deferral) and read it afterwards; ``log``
-        receives the state transitions and trainer lines (default: this hook's logger).
+        receives the state transitions and trainer lines (default: this hook's logger); a quiet job gets a
+        heartbeat line every ``heartbeat_interval`` seconds (0: none).
         """
         steps = self._steps(job_id, wait_state, stream_logs, poll_interval, grace, cancel_on_deadline,
-                            on_progress, log)
-        send: Any = None
-        error: BaseException | None = None
-        while True:
-            done, step = _advance(steps, send, error)
-            if done:
-                return cast(dict[str, Any], step)
-            send, error = None, None
-            try:
-                send = self._perform(job_id, step)
-            except Exception as err:
-                error = err
+                            on_progress, log, heartbeat_interval)
+        return drive(steps, partial(self._perform, job_id))
 
     async def async_wait_for_job(
         self,
@@ -342,15 +346,18 @@ class TrainingJobHook(TrainJobsBaseHook):
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         wait_state: WaitState | None = None,
         log: Any = None,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT,
     ) -> dict[str, Any]:
-        """Async twin of :meth:`wait_for_job` (same loop; steps awaited, sleeps don't block the loop)."""
+        """Async twin of :meth:`wait_for_job` (same loop; steps run on the poller's small executor, never the
+        event loop's default pool; sleeps don't block the loop). Triggers share one poller instead
+        (hooks/poller.py)."""
         await self.aget_settings()
         steps = self._steps(job_id, wait_state, stream_logs, poll_interval, grace, cancel_on_deadline,
-                            on_progress, log)
+                            on_progress, log, heartbeat_interval)
         send: Any = None
         error: BaseException | None = None
         while True:
-            done, step = _advance(steps, send, error)
+            done, step = advance(steps, send, error)
             if done:
                 return cast(dict[str, Any], step)
             send, error = None, None
@@ -358,24 +365,21 @@ class TrainingJobHook(TrainJobsBaseHook):
                 if isinstance(step, Sleep):
                     await asyncio.sleep(step.seconds)
                 else:
-                    send = await asyncio.to_thread(self._perform, job_id, step)
+                    send = await in_executor(self._perform, job_id, step)
             except Exception as err:
                 error = err
 
     def _steps(self, job_id: str, wait_state: WaitState | None, stream_logs: bool, poll_interval: float,
                grace: float, cancel_on_deadline: bool, on_progress: Callable[[dict[str, Any]], None] | None,
-               log: Any,
+               log: Any, heartbeat_interval: float = DEFAULT_HEARTBEAT,
                ) -> Generator[Step, Any, dict[str, Any]]:
         """The wait loop for ``job_id`` (validated arguments); both drivers perform its steps."""
         state = wait_state or WaitState()
         state.stream_logs = state.stream_logs and stream_logs
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval must be > 0 seconds; got {poll_interval}")
-        if grace < 0:
-            raise ValueError(f"grace must be >= 0 seconds; got {grace}")
+        check_wait_args(poll_interval, grace, heartbeat_interval)
         return wait_steps(job_id, state, poll_interval=poll_interval, grace=grace,
                           cancel_on_deadline=cancel_on_deadline, retry=self.retry_policy, log=log or self.log,
-                          on_progress=on_progress)
+                          on_progress=on_progress, heartbeat=heartbeat_interval)
 
     def _perform(self, job_id: str, step: Step) -> Any:
         """Carry out one step of the wait loop (single attempts: the loop owns poll retries)."""
@@ -393,17 +397,18 @@ class TrainingJobHook(TrainJobsBaseHook):
     async def async_get_job(self, job_id: str) -> dict[str, Any]:
         """Async :meth:`get_job`."""
         await self.aget_settings()
-        return await asyncio.to_thread(self.get_job, job_id)
+        return cast(dict[str, Any], await in_executor(self.get_job, job_id))
 
     async def async_cancel_job(self, job_id: str, *, ignore_finished: bool = True) -> dict[str, Any]:
         """Async :meth:`cancel_job`."""
         await self.aget_settings()
-        return await asyncio.to_thread(self.cancel_job, job_id, ignore_finished=ignore_finished)
+        return cast(dict[str, Any], await in_executor(partial(self.cancel_job, job_id,
+                                                              ignore_finished=ignore_finished)))
 
     async def async_fetch_logs(self, job_id: str, cursor: LogCursor) -> list[str]:
         """Async :meth:`fetch_logs`."""
         await self.aget_settings()
-        return await asyncio.to_thread(self.fetch_logs, job_id, cursor)
+        return cast(list[str], await in_executor(self.fetch_logs, job_id, cursor))
 
 
 class _Entries:
@@ -429,10 +434,3 @@ def _spec_differences(existing: dict[str, Any], job: dict[str, Any]) -> list[str
         fields.append("labels")
     return fields or ["trainingInput"]
 
-
-def _advance(steps: Generator[Step, Any, dict[str, Any]], send: Any, error: BaseException | None) -> tuple[bool, Any]:
-    """Resume the wait loop with the last step's answer (or its error): (True, final job) or (False, next step)."""
-    try:
-        return False, (steps.throw(error) if error is not None else steps.send(send))
-    except StopIteration as stop:
-        return True, stop.value

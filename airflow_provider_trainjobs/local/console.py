@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_trainjobs.local.engine import NotFound
 from airflow_provider_trainjobs.local.errors import ApiError
 from airflow_provider_trainjobs.local.logging_api import DEFAULT_PROJECT, entry
+from airflow_provider_trainjobs.local.validation import check_project
 
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.local.engine import Engine
@@ -33,6 +34,7 @@ def handle(engine: Engine, request: Request) -> tuple[int, str]:
     if request.method != "GET" or not match:
         raise ApiError(404, f"no console route {request.method} {request.path}")
     project = request.query.get("project") or DEFAULT_PROJECT
+    check_project(project, "project")
     wanted = match["job"]
     job = _console_job(engine, project, wanted)
     if job is None:

@@ -2,7 +2,8 @@
 
 ``ApiError`` is what a route raises for an error answer; ``api_error`` is the one place that maps an
 engine exception to its HTTP status (``NotFound`` 404, ``AlreadyExists`` 409, ``Aborted`` 409 ABORTED,
-``FailedPrecondition`` 400 FAILED_PRECONDITION), so no route needs ``except ValueError`` tricks.
+``FailedPrecondition`` 400 FAILED_PRECONDITION, and the request checks' ``InvalidRequest``/``FilterError``
+400 INVALID_ARGUMENT), so no route needs ``except ValueError`` tricks.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from airflow_provider_trainjobs.local.engine import Aborted, AlreadyExists, FailedPrecondition, NotFound
 from airflow_provider_trainjobs.local.filters import FilterError, parse_job_filter
+from airflow_provider_trainjobs.local.validation import InvalidRequest
 
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
                  408: "DEADLINE_EXCEEDED", 409: "ALREADY_EXISTS", 411: "INVALID_ARGUMENT",
@@ -23,6 +25,8 @@ ENGINE_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (AlreadyExists, 409, "ALREADY_EXISTS"),
     (Aborted, 409, "ABORTED"),
     (FailedPrecondition, 400, "FAILED_PRECONDITION"),
+    (InvalidRequest, 400, "INVALID_ARGUMENT"),
+    (FilterError, 400, "INVALID_ARGUMENT"),
 )
 
 
@@ -70,9 +74,9 @@ def list_request(
     if not 0 <= page_size <= max_size:
         raise ApiError(400, f"pageSize: must be between 0 and {max_size}; got {page_size}")
     token = query.get("pageToken") or "0"
-    offset = int(token) if token.isdigit() else -1
+    offset = int(token) if token.isdigit() and len(token) <= 18 else -1
     if offset < 0:
-        raise ApiError(400, f"pageToken: {token!r} is not a token this service issued")
+        raise ApiError(400, f"pageToken: {token[:40]!r} is not a token this service issued")
     try:
         predicate = parse_job_filter(query.get("filter"))
     except FilterError as err:

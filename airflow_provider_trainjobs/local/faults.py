@@ -6,12 +6,25 @@ Settable at start (``--fault-*`` options) and at runtime with ``POST /admin/faul
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 _STATUS = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+MAX_LATENCY = 600.0  # seconds: longer than any client timeout worth testing
+MAX_FAIL_NEXT = 1_000_000
+
+
+def _number(key: str, value: Any, low: float, high: float, *, integer: bool = False) -> float:
+    """``value`` as a finite number in [low, high] (ints only when ``integer``); ValueError naming ``key``."""
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+        raise ValueError(f"{key}: must be {kind} between {low:g} and {high:g}; got {value!r}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{key}: must be {kind} between {low:g} and {high:g}; got {value!r}")
+    return float(value) if not integer else value
 
 
 @dataclass
@@ -48,7 +61,8 @@ class Faults:
         self.update(asdict(settings or FaultSettings()))
 
     def update(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Replace the named settings (unknown names or bad values raise ValueError naming the field)."""
+        """Replace the named settings (unknown names or bad values raise ValueError naming the field and
+        leave every setting as it was)."""
         known = set(asdict(FaultSettings()))
         with self._lock:
             current = asdict(self.settings)
@@ -57,18 +71,14 @@ class Faults:
                     raise ValueError(f"{key}: unknown fault setting (known: {', '.join(sorted(known))})")
                 current[key] = value
             for key in ("error_rate", "drop_rate"):
-                rate = float(current[key])
-                if not 0.0 <= rate <= 1.0:
-                    raise ValueError(f"{key}: must be between 0 and 1; got {rate}")
-                current[key] = rate
-            current["latency"] = float(current["latency"])
-            if current["latency"] < 0:
-                raise ValueError("latency: must be >= 0 seconds")
-            codes = [int(c) for c in current["codes"]]
-            if not codes or any(c not in _STATUS for c in codes):
-                raise ValueError(f"codes: must be a non-empty list drawn from {sorted(_STATUS)}; got {codes}")
-            current["codes"] = codes
-            current["fail_next"] = int(current["fail_next"])
+                current[key] = _number(key, current[key], 0.0, 1.0)
+            current["latency"] = _number("latency", current["latency"], 0.0, MAX_LATENCY)
+            codes = current["codes"]
+            if not isinstance(codes, list) or not codes or any(type(c) is not int or c not in _STATUS for c in codes):
+                raise ValueError(f"codes: must be a non-empty list drawn from {sorted(_STATUS)}; got {codes!r}")
+            current["fail_next"] = int(_number("fail_next", current["fail_next"], 0, MAX_FAIL_NEXT, integer=True))
+            if current["seed"] is not None:
+                current["seed"] = int(_number("seed", current["seed"], 0, 2**63 - 1, integer=True))
             self.settings = FaultSettings(**current)
             if "seed" in values:
                 self._random = random.Random(self.settings.seed)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 Predicate = Callable[[dict[str, Any]], bool]
+MAX_FILTER_LENGTH = 20_000  # characters, as Cloud Logging's own filter limit
+MAX_NESTING = 64  # parentheses plus NOT operators around one term
 
 
 class FilterError(ValueError):
@@ -74,6 +76,8 @@ def parse_job_filter(text: str | None) -> Predicate:
     """Compile a jobs.list filter to a predicate over Job dicts; raises FilterError naming the problem."""
     if not text or not text.strip():
         return lambda job: True
+    if len(text) > MAX_FILTER_LENGTH:
+        raise FilterError(f"filter: {len(text)} characters; at most {MAX_FILTER_LENGTH} are accepted")
     tokens: list[tuple[str, str]] = []
     pos = 0
     while pos < len(text):
@@ -86,6 +90,13 @@ def parse_job_filter(text: str | None) -> Predicate:
         tokens.append((kind, match[kind]))
         pos = match.end()
     index = 0
+    depth = 0
+
+    def nest() -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_NESTING:
+            raise FilterError(f"filter: parentheses and NOT nested deeper than {MAX_NESTING} levels")
 
     def peek() -> tuple[str, str] | None:
         return tokens[index] if index < len(tokens) else None
@@ -113,9 +124,12 @@ def parse_job_filter(text: str | None) -> Predicate:
 
     def parse_not() -> Predicate:
         tok = peek()
+        nonlocal depth
         if tok and tok[0] == "word" and tok[1] in ("NOT", "-"):
             take()
+            nest()
             inner = parse_not()
+            depth -= 1
             return lambda job: not inner(job)
         return parse_atom()
 
@@ -125,10 +139,13 @@ def parse_job_filter(text: str | None) -> Predicate:
             raise FilterError("filter: ends where a term was expected")
         kind, value = take()
         if kind == "lpar":
+            nonlocal depth
+            nest()
             inner = parse_or()
             if peek() != ("rpar", ")"):
                 raise FilterError("filter: missing ')'")
             take()
+            depth -= 1
             return inner
         if kind == "term":
             return _term(value)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_trainjobs.local.paths import OutsideRoot, confined
+
 MAX_OBJECTS = 2000
 MAX_BYTES = 256 * 1024 * 1024
 
@@ -40,8 +42,11 @@ class GcsView:
 
     def _snapshot(self) -> dict[str, tuple[int, int]]:
         files: dict[str, tuple[int, int]] = {}
+        base = self.root.resolve()
         for path in self.root.rglob("*"):
-            if path.is_file() and not path.is_symlink():
+            # Only regular files inside the view: a symlink (or a file under a symlinked directory) could
+            # point anywhere on the machine.
+            if path.is_file() and not path.is_symlink() and path.resolve().is_relative_to(base):
                 stat = path.stat()
                 files[path.relative_to(self.root).as_posix()] = (stat.st_size, stat.st_mtime_ns)
         return files
@@ -65,7 +70,11 @@ class GcsView:
                              " Cloud Storage client.")
                     self._seen = self._snapshot()
                     return
-                target = self.root / bucket / blob.name
+                try:  # an object named "/etc/x" or "a/../../x" is never written outside the view
+                    target = confined(self.root / bucket, blob.name)
+                except OutsideRoot as err:
+                    self.log("WARNING", f"/gcs view: gs://{bucket}/{blob.name[:200]} is not mirrored: {err}")
+                    continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 blob.download_to_filename(str(target))
                 count += 1

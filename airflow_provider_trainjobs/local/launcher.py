@@ -20,6 +20,7 @@ from pathlib import Path
 
 LOCAL_PROJECT = "local-project"
 LOCAL_REGION = "us-central1"
+_DATA_DIRS: dict[str, Path] = {}  # API endpoint -> data dir, for the services this process started
 
 
 def free_port() -> int:
@@ -83,6 +84,13 @@ class ServiceProcess:
         """The same, as the JSON an ``AIRFLOW_CONN_<ID>`` environment variable takes."""
         return json.dumps({"conn_type": "trainjobs", "extra": self.conn_extras(backend)})
 
+    @property
+    def admin_token(self) -> str:
+        """The token ``/admin`` routes need (the service writes it to its data dir at start)."""
+        from airflow_provider_trainjobs.local.guard import read_admin_token
+
+        return read_admin_token(self.data_dir)
+
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM (the service settles its running jobs and exits), SIGKILL after ``timeout`` seconds."""
         stop_process(self.proc, timeout)
@@ -107,7 +115,16 @@ def start_service(
     except Exception:
         stop_process(proc)
         raise
-    return ServiceProcess(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{storage_port}", data_dir, proc)
+    endpoint = f"http://127.0.0.1:{port}"
+    _DATA_DIRS[endpoint] = data_dir.expanduser().resolve()
+    return ServiceProcess(endpoint, f"http://127.0.0.1:{storage_port}", data_dir, proc)
+
+
+def admin_token_for(api_endpoint: str) -> str:
+    """The admin token of a service this process started with ``start_service`` (KeyError otherwise)."""
+    from airflow_provider_trainjobs.local.guard import read_admin_token
+
+    return read_admin_token(_DATA_DIRS[api_endpoint.rstrip("/")])
 
 
 @contextmanager

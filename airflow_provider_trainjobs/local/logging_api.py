@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_trainjobs.local.errors import ApiError, method_not_found
 from airflow_provider_trainjobs.local.filters import FilterError, parse_log_filter
 from airflow_provider_trainjobs.local.store import parse_rfc3339_us, rfc3339_us
+from airflow_provider_trainjobs.local.validation import check_project
 
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.local.engine import Engine
@@ -21,6 +22,7 @@ PATH = "/v2/entries:list"
 DEFAULT_PROJECT = "local-project"
 MAX_PAGE_SIZE = 1000
 LEVELS = ("DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY")
+_RANK = {level: rank for rank, level in enumerate(LEVELS)}
 _ORDERS = ("timestamp asc", "timestamp desc", "timestamp")
 
 
@@ -74,6 +76,7 @@ def _read_term(query: LogQuery, projects: list[str], term: tuple[str, str, str])
     elif name == "resource.labels.job_id" and op == "=":
         query.job_id = value
     elif name == "resource.labels.project_id" and op == "=":
+        check_project(value, "filter: resource.labels.project_id")
         projects[:] = [value]
     elif name == "timestamp" and op in (">", ">="):
         try:
@@ -84,17 +87,41 @@ def _read_term(query: LogQuery, projects: list[str], term: tuple[str, str, str])
     elif name in ("labels.task_name", "labels.trial_id", "severity") and op == "=":
         query.wanted[name] = value
     elif name == "severity" and op == ">=":
+        if value.upper() not in LEVELS:
+            raise ApiError(400, f"filter: severity {value[:40]!r} is not a LogSeverity ({', '.join(LEVELS)})")
         query.wanted["severity>="] = value
     else:
         raise ApiError(400, f"filter: the term {name}{op}{value!r} is not supported by the local service")
 
 
+def _projects(body: dict[str, Any]) -> list[str]:
+    """The projects ``resourceNames`` (or the older ``projectIds``) name, each a valid project id."""
+    key = "resourceNames" if body.get("resourceNames") else "projectIds"
+    names = body.get(key) or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ApiError(400, f"{key}: must be a list of strings like 'projects/P'")
+    projects = [n.split("/", 1)[1] if n.startswith("projects/") else n for n in names]
+    for index, project in enumerate(projects):
+        check_project(project, f"{key}[{index}]")
+    return projects
+
+
+def _string(body: dict[str, Any], key: str, default: str = "") -> str:
+    value = body.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ApiError(400, f"{key}: must be a string")
+    return value
+
+
 def read_query(body: Any) -> LogQuery:
     """The LogQuery of an entries:list body; ApiError 400 naming the field that cannot be served."""
-    names = body.get("resourceNames") or body.get("projectIds") or []
-    projects = [n.split("/", 1)[1] if n.startswith("projects/") else n for n in names]
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body: must be a JSON object (an entries.list request)")
+    projects = _projects(body)
     try:
-        terms = parse_log_filter(str(body.get("filter") or ""))
+        terms = parse_log_filter(_string(body, "filter"))
     except FilterError as err:
         raise ApiError(400, str(err)) from None
     query = LogQuery(project="", job_id="")
@@ -103,16 +130,19 @@ def read_query(body: Any) -> LogQuery:
     if not query.job_id:
         raise ApiError(400, 'filter: resource.labels.job_id="<jobId>" is required by the local service')
     query.project = projects[0] if projects else DEFAULT_PROJECT
-    order = str(body.get("orderBy") or "timestamp asc").strip().lower()
+    order = (_string(body, "orderBy") or "timestamp asc").strip().lower()
     if order not in _ORDERS:
-        raise ApiError(400, f"orderBy: only 'timestamp asc' or 'timestamp desc'; got {order!r}")
+        raise ApiError(400, f"orderBy: only 'timestamp asc' or 'timestamp desc'; got {order[:80]!r}")
     query.descending = order == "timestamp desc"
-    try:
-        page_size = int(body.get("pageSize") or MAX_PAGE_SIZE)
-        query.offset = int(body.get("pageToken") or 0)
-    except ValueError:
-        raise ApiError(400, "pageSize/pageToken: must be integers issued by this service") from None
-    query.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    size, token = body.get("pageSize"), body.get("pageToken")
+    token = str(token) if isinstance(token, int) and not isinstance(token, bool) else _string(body, "pageToken") or "0"
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int | str) or
+                             not str(size).strip().lstrip("-").isdigit()):
+        raise ApiError(400, "pageSize: must be an integer")
+    if not token.isdigit() or len(token) > 18:
+        raise ApiError(400, "pageToken: must be a token issued by this service")
+    query.page_size = max(1, min(int(size or MAX_PAGE_SIZE), MAX_PAGE_SIZE))
+    query.offset = int(token)
     return query
 
 
@@ -122,7 +152,7 @@ def _keep(row: dict[str, Any], wanted: dict[str, str]) -> bool:
         (key == "labels.task_name" and row["task_name"] == value)
         or (key == "labels.trial_id" and (row["trial_id"] or "") == value)
         or (key == "severity" and row["severity"] == value)
-        or (key == "severity>=" and LEVELS.index(row["severity"]) >= LEVELS.index(value.upper()))
+        or (key == "severity>=" and _RANK.get(row["severity"], 0) >= _RANK[value.upper()])
         for key, value in wanted.items()
     )
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.local.engine import NotFound
 from airflow_provider_trainjobs.local.errors import ApiError, list_request, method_not_found, no_route
-from airflow_provider_trainjobs.local.validation import InvalidRequest, validate_job_request
+from airflow_provider_trainjobs.local.validation import InvalidRequest, check_project, validate_job_request
 
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.local.engine import Engine
@@ -33,6 +33,7 @@ def handle(engine: Engine, request: Request) -> tuple[int, Any]:
     method, path = request.method, request.path
     if match := _JOBS.match(path):
         project = match["project"]
+        check_project(project, "parent")
         if method == "POST":
             body = request.json()
             try:
@@ -47,6 +48,7 @@ def handle(engine: Engine, request: Request) -> tuple[int, Any]:
     if not match:
         raise no_route(method, path)
     project, job_id = match["project"], match["job"]
+    check_project(project, "name")
     body = request.json() if method in ("POST", "PATCH") else {}
     if "vertex" in engine.get(project, job_id):  # a Vertex job: not an ml v1 resource
         raise NotFound(f"Field: name Error: The specified job projects/{project}/jobs/{job_id} was not found.")

@@ -4,24 +4,26 @@ Routes live in modules of their own (``ml_api`` ml v1 jobs, ``vertex_api`` Verte
 ``logging_api`` Cloud Logging ``entries:list``, ``console`` the job page, ``admin_api`` fault
 injection); this module owns the plumbing: body reading, fault injection on the API routes, and the
 one mapping from exceptions to Google's error answer ``{"error": {"code", "message", "status"}}`` (so
-googleapiclient raises ``HttpError`` carrying the message). Binds to 127.0.0.1 only.
+googleapiclient raises ``HttpError`` carrying the message). Binds to 127.0.0.1 only; who may call it is
+decided by ``guard`` (Host, Origin, JSON bodies, the admin token) before any route runs.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from airflow_provider_trainjobs.local import admin_api, console, logging_api, ml_api, vertex_api
+from airflow_provider_trainjobs.local import admin_api, console, guard, logging_api, ml_api, vertex_api
 from airflow_provider_trainjobs.local.engine import Engine
 from airflow_provider_trainjobs.local.errors import ApiError, api_error, no_route
 from airflow_provider_trainjobs.local.faults import Faults
+from airflow_provider_trainjobs.local.front import FrontHandler, LoopbackServer
+from airflow_provider_trainjobs.local.limits import Limits
 from airflow_provider_trainjobs.local.request import Request
 
 # The API routes, in the order they are tried: (matches(path), handle(engine, request)).
@@ -32,72 +34,56 @@ API_ROUTES: tuple[tuple[Callable[[str], bool], Callable[[Engine, Request], tuple
 )
 
 
-class LocalServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer carrying the engine and fault settings for its handlers."""
+class LocalServer(LoopbackServer):
+    """The API server: carries the engine, the fault settings and the admin token for its handlers."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, port: int, engine: Engine, faults: Faults, storage_endpoint: str) -> None:
-        super().__init__(("127.0.0.1", port), Handler)
+    def __init__(self, port: int, engine: Engine, faults: Faults, storage_endpoint: str,
+                 limits: Limits | None = None) -> None:
+        super().__init__(port, Handler, limits)
         self.engine = engine
         self.faults = faults
         self.storage_endpoint = storage_endpoint
         self.started = time.time()
+        self.admin_token = guard.create_admin_token(Path(engine.data_dir))
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FrontHandler):
     server: LocalServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        return
-
-    def _send(self, code: int, body: Any, content_type: str = "application/json") -> None:
-        data = (json.dumps(body) if content_type == "application/json" else str(body)).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _error(self, err: ApiError) -> None:
-        self._send(err.code, err.body())
-
-    def _read(self, method: str) -> Request | None:
-        """The request, its whole body read (an unread body would be taken for the next request on a
-        keep-alive connection); None after answering a bad Content-Length."""
+    def _read(self, method: str) -> Request:
+        """The request with its whole body read (an unread body would be taken for the next request on a
+        keep-alive connection). Callers and bodies the guard refuses are answered unread, and the
+        connection is closed."""
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
+            self.check_caller(page=method == "GET" and console.matches(urlparse(self.path).path))
+            length = self.content_length()
+            guard.check_json_body(method, self.headers, length)
+        except ApiError:
             self.close_connection = True
-            self._error(ApiError(400, "Content-Length: must be a non-negative integer"))
-            return None
+            raise
         raw = self.rfile.read(length) if length else b""
         url = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        return Request(method, unquote(url.path), query, raw)
+        return Request(method, unquote(url.path), query, raw, self.headers)
 
     def _dispatch(self, method: str) -> None:
-        request = self._read(method)
-        if request is None:
-            return
         try:
-            self._route(request)
+            self._route(self._read(method))
+        except TimeoutError:
+            raise  # the standard library closes the connection
         except Exception as err:  # noqa: BLE001 - every error is answered in Google's shape, the server keeps serving
-            self._error(api_error(err) or ApiError(500, f"{type(err).__name__}: {err}"))
+            self.send_api_error(api_error(err) or ApiError(500, f"internal error: {type(err).__name__}"))
 
     def _route(self, request: Request) -> None:
         path = request.path
         if path == "/healthz":
-            self._send(200, {"status": "ok", "pid": os.getpid()})
+            self.send_json(200, {"status": "ok", "pid": os.getpid()})
         elif admin_api.matches(path):
-            self._send(*admin_api.handle(self.server.faults, request))
+            self.send_json(*admin_api.handle(self.server.faults, self.server.admin_token, request))
         elif console.matches(path):
             code, page = console.handle(self.server.engine, request)
-            self._send(code, page, "text/html")
+            self.send_bytes(code, page.encode(), "text/html", guard.PAGE_HEADERS)
         elif self._inject_fault():
             self._api(request)
 
@@ -118,7 +104,7 @@ class Handler(BaseHTTPRequestHandler):
     def _api(self, request: Request) -> None:
         for matches, handle in API_ROUTES:
             if matches(request.path):
-                self._send(*handle(self.server.engine, request))
+                self.send_json(*handle(self.server.engine, request))
                 return
         raise no_route(request.method, request.path)
 

@@ -1,5 +1,8 @@
 """The Cloud Storage emulator the local service embeds (the ``gcp-storage-emulator`` package, on disk).
 
+Its storage and routes are the package's; the HTTP front is ours (``storage_front``), so the storage port
+gets the same caller checks, limits and error answers as the API port.
+
 Also runnable alone: ``python -m airflow_provider_trainjobs.local.storage --port P --data-dir D``.
 """
 
@@ -8,55 +11,52 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import socket
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from airflow_provider_trainjobs.local.limits import Limits
+from airflow_provider_trainjobs.local.storage_front import StorageServer
+
 
 class StorageEmulator:
-    """An on-disk gcp-storage-emulator bound to 127.0.0.1; ``endpoint`` is what clients point at."""
+    """An on-disk gcp-storage-emulator served by ``storage_front`` on 127.0.0.1; ``endpoint`` is what clients
+    point at."""
 
-    def __init__(self, port: int, data_dir: str | Path) -> None:
-        from gcp_storage_emulator.server import create_server
+    def __init__(self, port: int, data_dir: str | Path, limits: Limits | None = None) -> None:
+        from gcp_storage_emulator.storage import Storage
 
         self.port = port
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        logging.getLogger("gcp_storage_emulator").setLevel(logging.WARNING)
-        self._server: Any = create_server("127.0.0.1", port, in_memory=False, data_dir=str(self.data_dir))
+        self.limits = limits or Limits()
+        logging.getLogger("gcp_storage_emulator").setLevel(logging.CRITICAL)  # errors are answered, not logged
+        self._storage: Any = Storage(use_memory_fs=False, data_dir=str(self.data_dir.resolve()))
+        self._server: StorageServer | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Bind and serve in a daemon thread; OSError naming the port when it cannot bind.
-
-        The emulator's own ``start()`` waits forever when its thread dies (port taken), so this
-        watches the thread instead.
-        """
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # a clean error, not a thread traceback
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", self.port))
-            except OSError as err:
-                raise OSError(f"cannot serve on 127.0.0.1:{self.port}: {err.strerror or err}") from None
-        thread = self._server._api
-        thread.daemon = True  # never keeps the service process alive on its own
-        thread.start()
-        deadline = time.monotonic() + timeout
-        while not thread.is_running.wait(0.05):
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise OSError(f"cannot serve on 127.0.0.1:{self.port} (is the port already in use?)")
+    def start(self) -> None:
+        """Bind and serve in a daemon thread; OSError naming the port when it cannot bind."""
+        try:
+            self._server = StorageServer(self.port, self._storage, self.limits)
+        except OSError as err:
+            raise OSError(f"cannot serve on 127.0.0.1:{self.port}: {err.strerror or err}") from None
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        daemon=True)  # never keeps the service process alive on its own
+        self._thread.start()
 
     def stop(self) -> None:
-        thread = self._server._api
-        if thread.is_alive():
-            self._server.stop()
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = self._thread = None
 
     def healthy(self, timeout: float = 2.0) -> bool:
         """True when the emulator answers its bucket list over HTTP."""

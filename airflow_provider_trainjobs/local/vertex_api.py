@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.local.engine import FailedPrecondition, NotFound
 from airflow_provider_trainjobs.local.errors import ApiError, list_request, method_not_found, no_route
-from airflow_provider_trainjobs.local.validation import InvalidRequest
+from airflow_provider_trainjobs.local.validation import check_location, check_project, spec_crashes_are_400
 from airflow_provider_trainjobs.local.vertex_jobs import (
     CUSTOM_JOBS,
+    SCHEMAS,
     TUNING_JOBS,
     filter_view,
     new_record,
@@ -78,14 +79,14 @@ def handle(engine: Engine, request: Request) -> tuple[int, Any]:
         raise no_route(method, path)
     project, location, kind = match["project"], match["location"], match["kind"]
     job_id, verb = match["id"], match["verb"]
+    check_project(project, "parent" if job_id is None else "name")
+    check_location(location, "parent" if job_id is None else "name")
     if job_id is None:
         if method == "POST":
-            try:
+            with spec_crashes_are_400(SCHEMAS[kind].removeprefix("GoogleCloudAiplatformV1")):
                 validate_request(kind, body)
-            except InvalidRequest as err:
-                raise ApiError(400, str(err), "INVALID_ARGUMENT") from None
-            new_id = _new_id()
-            job = engine.create(project, new_record(kind, project, location, new_id, body))
+                record = new_record(kind, project, location, _new_id(), body)
+            job = engine.create(project, record)
             return 200, resource(engine, project, job)
         if method == "GET":
             return 200, _list(engine, project, location, kind, query)

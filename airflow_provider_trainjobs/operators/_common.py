@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_trainjobs.hooks.waiting import raise_for_event  # its home is beside the trigger's event
 from airflow_provider_trainjobs.naming import sanitize_label_value
 
 __all__ = ["RUN_LABEL_KEYS", "best_trial_summary", "clean_str", "raise_for_event", "run_labels"]
@@ -24,27 +25,6 @@ def clean_str(value: Any) -> str | None:
 def run_labels(dag_id: str, task_id: str, run_id: str) -> dict[str, str]:
     """Labels that tie a job to the Airflow task instance that submitted it (sanitised to label rules)."""
     return dict(zip(RUN_LABEL_KEYS, (sanitize_label_value(v) for v in (dag_id, task_id, run_id)), strict=True))
-
-
-def raise_for_event(event: dict[str, Any] | None) -> dict[str, Any]:
-    """The final Job of a successful trigger event; otherwise raise the failure the event describes.
-
-    A deadline event (``status == "deadline"``, naming the passed ``limit``) raises
-    :class:`TrainingJobDeadlineExceeded`, any other non-success event :class:`TrainingJobFailed`, both
-    carrying the event's message (the job's errorMessage). Only the event's fields decide, never its text.
-    """
-    from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
-
-    if not event:
-        raise TrainingJobFailed("the trigger ended without an event; the job's final state is unknown")
-    status = str(event.get("status", ""))
-    job = event.get("job") or {}
-    if status == "success" and job:
-        return dict(job)
-    message = str(event.get("message") or job.get("errorMessage") or f"training job ended: {event!r}")
-    if status == "deadline":
-        raise TrainingJobDeadlineExceeded(message, job=job or None, limit=str(event.get("limit") or "deadline"))
-    raise TrainingJobFailed(message, job=job or None)
 
 
 def best_trial_summary(job: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,7 +1,7 @@
 """PackageTrainingAppOperator: the package-and-stage half of ``gcloud ai-platform jobs submit training``.
 
 Builds ``package_path`` into an sdist (see :mod:`airflow_provider_trainjobs.packaging`) and stages it with
-``packages`` (see :mod:`airflow_provider_trainjobs.hooks.staging`); returns the ``gs://`` URIs, ready to be
+``packages`` (see :mod:`airflow_provider_trainjobs.staging_plan`); returns the ``gs://`` URIs, ready to be
 a job's ``packageUris``. Heavy libraries load at execute time only.
 """
 
@@ -14,16 +14,6 @@ from airflow.sdk import BaseOperator, Context
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
 from airflow_provider_trainjobs.operators._common import clean_str
-
-
-def clean_packages(packages: Sequence[str] | str | None) -> list[str]:
-    """``packages`` as a list without blank entries: a string is split on commas (gcloud's ``--packages``), so
-    a template that renders to ``""`` or ``" , "`` means no packages, not an entry the staging hook rejects."""
-    if packages is None:
-        return []
-    entries = packages.split(",") if isinstance(packages, str) else list(packages)
-    return [entry.strip() if isinstance(entry, str) else entry for entry in entries
-            if not isinstance(entry, str) or entry.strip()]
 
 
 class PackageTrainingAppOperator(BaseOperator):
@@ -74,11 +64,12 @@ class PackageTrainingAppOperator(BaseOperator):
     def execute(self, context: Context) -> list[str]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from airflow_provider_trainjobs.hooks.staging import StagingError, StagingHook
+        from airflow_provider_trainjobs.hooks.staging import StagingHook
         from airflow_provider_trainjobs.packaging import PackagingError
+        from airflow_provider_trainjobs.staging_plan import StagingError, split_packages
 
         package_path = clean_str(self.package_path)
-        packages = clean_packages(self.packages)
+        packages = split_packages(self.packages)
         if not package_path and not packages:
             raise AirflowFailException("package_path/packages: give a trainer package dir, packages to stage, or both")
         hook = StagingHook(self.gcp_conn_id, project_id=self.project_id)

@@ -8,21 +8,21 @@ the wait runs either in the worker (sync) or in the triggerer (``deferrable=True
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
-from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
+from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, ON_CONFLICT
 from airflow_provider_trainjobs.operators._common import (
     clean_str,
     raise_for_event,
     run_labels,
 )
+from airflow_provider_trainjobs.operators._job_body import config_source, job_labels, provisional_uris
+from airflow_provider_trainjobs.operators._resubmit import ResubmitMixin
 from airflow_provider_trainjobs.operators.links import TrainingJobLink
 
 if TYPE_CHECKING:
@@ -33,14 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SubmitTrainingJobOperator"]
 
-ON_CONFLICT = ("attach", "fail", "suffix")
-# States of an existing job that a new try replaces (with resubmit_failed) instead of attaching to.
-RESUBMIT_STATES = ("FAILED", "CANCELLED")
-# How many jobs one task instance may submit in all (<id>, <id>_r2, ..., <id>_r100).
-MAX_JOB_ATTEMPTS = 100
-# How long a new try waits for an earlier try's job that is still CANCELLING to settle before deciding
-# whether to attach to it or replace it (the service normally finishes a cancel within seconds).
-CANCELLING_SETTLE_WAIT = 120.0
 # How long on_kill waits for a create that was in flight to land before giving up on cancelling it (the
 # supervisor follows its SIGTERM with SIGKILL after 5 s).
 CREATE_IN_FLIGHT_WAIT = 4.0
@@ -52,7 +44,7 @@ _JOB_ARGUMENTS = (
 )
 
 
-class SubmitTrainingJobOperator(BaseOperator):
+class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
     """Submit a training job the way ``gcloud ai-platform jobs submit training`` does and wait for it.
 
     Arguments carry gcloud's flag names; ``config`` is a path to a YAML/JSON file or a dict holding a Job
@@ -164,40 +156,29 @@ class SubmitTrainingJobOperator(BaseOperator):
 
     # -- building the job -------------------------------------------------------------------------------
 
-    def _config_source(self) -> str | dict[str, Any] | None:
-        """``config`` with a relative file path resolved against the DAG file's folder when it exists there."""
-        config = self.config
-        if isinstance(config, str | os.PathLike) and not Path(config).is_absolute():
-            fileloc = getattr(self.dag, "fileloc", None) if self.has_dag() else None
-            if fileloc:
-                candidate = Path(fileloc).parent / config
-                if candidate.is_file():
-                    return str(candidate)
-        return config if config is None or isinstance(config, dict) else str(config)
-
     def _config_job(self) -> dict[str, Any]:
         """The Job resource ``config`` holds (empty without one); raises InvalidJobSpec for a bad file."""
         from airflow_provider_trainjobs.spec import load_config
 
-        source = self._config_source()
+        fileloc = getattr(self.dag, "fileloc", None) if self.has_dag() else None
+        source = config_source(self.config, fileloc)
         return load_config(source) if source is not None else {}
 
     def _region(self, config_job: dict[str, Any]) -> str | None:
-        """``region``, else the config's, else the connection's ``region`` extra (gcloud's compute/region)."""
-        if self.region or (config_job.get("trainingInput") or {}).get("region"):
-            return self.region
-        return self.hook.settings.region
+        """The job's region: ``region``, else the config's ``trainingInput.region``, else the connection's
+        ``region`` extra (the hooks' one resolver, :func:`~airflow_provider_trainjobs.hooks.backend.resolve_region`)."""
+        if self._job_region is not None:
+            return self._job_region
+        from airflow_provider_trainjobs.hooks.backend import resolve_region
 
-    def _build_body(self, job_id: str, package_uris: Sequence[str] | None,
-                    labels: dict[str, str] | None) -> dict[str, Any]:
-        """The Job body gcloud would send; raises InvalidJobSpec naming the field. Subclasses refine it."""
-        from airflow_provider_trainjobs.spec import build_training_job
+        # A trainingInput that is not a mapping is left to build_training_job, which names the rule.
+        body = config_job if isinstance(config_job.get("trainingInput") or {}, dict) else None
+        return resolve_region(body, explicit=clean_str(self.region), default=self.hook.settings.region)
 
+    def _job_arguments(self, config_job: dict[str, Any]) -> dict[str, Any]:
+        """The ``build_training_job`` keywords this operator's arguments give. Subclasses refine them."""
         arguments: dict[str, Any] = {name: getattr(self, name) for name in _JOB_ARGUMENTS}
-        config_job = self._config_job()
         arguments["region"] = self._region(config_job)
-        if package_uris is not None:
-            arguments["package_uris"] = tuple(package_uris)
         if isinstance(self.user_args, str):
             from airflow_provider_trainjobs.spec import InvalidJobSpec
 
@@ -205,64 +186,62 @@ class SubmitTrainingJobOperator(BaseOperator):
                                               f"{self.user_args!r}")
         if self.user_args is not None:
             arguments["user_args"] = tuple(str(a) for a in self.user_args)
+        return arguments
+
+    def _build_body(self, job_id: str, package_uris: Sequence[str] | None, labels: dict[str, str] | None,
+                    config_job: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The Job body gcloud would send, built and validated once; raises InvalidJobSpec naming the field."""
+        from airflow_provider_trainjobs.spec import build_training_job
+
+        if config_job is None:
+            config_job = self._config_job()
+        arguments = self._job_arguments(config_job)
+        if package_uris is not None:
+            arguments["package_uris"] = tuple(package_uris)
         return build_training_job(job_id, labels=labels, config=config_job or None,
                                   backend=self.hook.settings.backend, **arguments)
 
-    def _package_list(self) -> list[str]:
-        if self.packages is None:
-            return []
-        if isinstance(self.packages, str):
-            return [p.strip() for p in self.packages.split(",") if p.strip()]
-        return [str(p) for p in self.packages]
-
     def _provisional_uris(self) -> list[str] | None:
         """Stand-in packageUris for validating the body before anything is built or uploaded."""
-        from airflow_provider_trainjobs.hooks.staging import staging_prefix
+        from airflow_provider_trainjobs.staging_plan import split_packages
 
-        entries = self._package_list()
-        local = [e for e in entries if "://" not in e]
-        if self.package_path:
-            local.append(f"{Path(str(self.package_path)).name or 'trainer'}.tar.gz")
-        if not entries and not self.package_path:
-            return None
-        uris = [e for e in entries if "://" in e]
-        if local:
-            # A stand-in id: the real one is validated by build_training_job with its own message.
-            bucket, prefix = staging_prefix(job_id="pending", staging_bucket=self.staging_bucket,
-                                            job_dir=self.job_dir)
-            uris += [f"gs://{bucket}/{'/'.join(p for p in (prefix, Path(n).name) if p)}" for n in local]
-        return uris
+        return provisional_uris(split_packages(self.packages), package_path=clean_str(self.package_path),
+                                staging_bucket=clean_str(self.staging_bucket), job_dir=clean_str(self.job_dir))
 
     def prepare_job(self, context: Context) -> dict[str, Any]:
-        """Validate, package and stage; returns the Job body ready to submit (no job is created here)."""
+        """Validate, package and stage; returns the Job body ready to submit (no job is created here).
+
+        The config is read once and the body built and validated once, with stand-in package URIs; staging
+        then replaces only ``trainingInput.packageUris``.
+        """
         self.staging_bucket, self.job_dir = clean_str(self.staging_bucket), clean_str(self.job_dir)
-        job_id = clean_str(self.job_id) or self._config_job().get("jobId") or self._default_job_id(context)
+        config_job = self._config_job()
+        job_id = clean_str(self.job_id) or config_job.get("jobId") or self._default_job_id(context)
+        region = self._region(config_job)
+        if region:
+            self._job_region = region
+            self.hook.use_region(region)
+        labels = job_labels(run_labels(self.dag_id, self.task_id, str(context["run_id"])), self.labels, config_job)
         # 1. validate everything (with stand-in package URIs) before a byte is built or uploaded
-        body = self._build_body(job_id, self._provisional_uris(), self.labels)
-        labels = {**run_labels(self.dag_id, self.task_id, str(context["run_id"])), **(body.get("labels") or {})}
-        body = self._build_body(job_id, self._provisional_uris(), labels)
-        self._use_region(body)
+        body = self._build_body(job_id, self._provisional_uris(), labels, config_job)
         if self.hook.settings.backend == "vertex":
             self._check_vertex(body)
         # 2. package and stage
-        if not self._package_list() and not self.package_path:
+        from airflow_provider_trainjobs.staging_plan import split_packages
+
+        packages = split_packages(self.packages)
+        if not packages and not self.package_path:
             return body
         from airflow_provider_trainjobs.hooks.staging import StagingHook
 
         staged = StagingHook(self.gcp_conn_id, project_id=self.project_id).stage_training_packages(
-            package_path=self.package_path or None, packages=self._package_list(), job_id=job_id,
+            package_path=self.package_path or None, packages=packages, job_id=job_id,
             staging_bucket=self.staging_bucket, job_dir=self.job_dir,
         )
         uris = [s.uri for s in staged]
         self.log.info("packageUris: %s", ", ".join(uris))
-        return self._build_body(job_id, uris, labels)
-
-    def _use_region(self, body: dict[str, Any]) -> None:
-        """Talk to the region the job runs in (its ``trainingInput.region``, wherever it came from)."""
-        region = (body.get("trainingInput") or {}).get("region")
-        if region and region != (self._job_region or self.region):
-            self._job_region = str(region)
-            self._hook = None  # rebuilt for that region on next use
+        body["trainingInput"]["packageUris"] = uris
+        return body
 
     def _executor_image(self) -> str | None:
         """``executor_image_uri``, else the connection's ``executor_image_uri`` extra (Vertex only)."""
@@ -294,7 +273,7 @@ class SubmitTrainingJobOperator(BaseOperator):
         from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 
         return TrainingJobHook(gcp_conn_id=self.gcp_conn_id, project_id=self.project_id, backend=self.backend,
-                               region=self._job_region or self.region)
+                               region=self._job_region or clean_str(self.region))
 
     def make_trigger(self, job_id: str) -> TrainingJobTrigger:
         """The trigger that waits for ``job_id`` in the triggerer (same deadlines as the sync wait)."""
@@ -305,85 +284,19 @@ class SubmitTrainingJobOperator(BaseOperator):
             gcp_conn_id=self.gcp_conn_id,
             project_id=self.project_id,
             backend=self.backend,
-            region=self._job_region or self.region,
+            region=self._job_region or clean_str(self.region),
             poll_interval=self.poll_interval,
             grace=self.deadline_grace,
             cancel_on_kill=self.cancel_on_kill,
         )
 
-    def submit_job(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Create this try's job, or attach to the one an earlier try created; returns the job.
-
-        Walks ``<jobId>``, ``<jobId>_r2``, ``<jobId>_r3``, ...: a missing id is created; an existing job that
-        is alive or SUCCEEDED is attached to (same spec, see ``on_conflict``); a FAILED or CANCELLED one is
-        passed over when ``resubmit_failed`` (else attached to, and the wait fails at once). A job still
-        CANCELLING is first watched (every ``poll_interval``, for up to ``CANCELLING_SETTLE_WAIT`` seconds)
-        until it settles. So a crashed try finds the job it created, and a retry after a failure submits
-        exactly one new job.
-        """
-        from airflow_provider_trainjobs.naming import resubmit_job_id
-
-        base = str(body["jobId"])
-        for attempt in range(1, MAX_JOB_ATTEMPTS + 1):
-            job_id = resubmit_job_id(base, attempt)
-            existing = self._existing_job(job_id)
-            if existing is not None and self.resubmit_failed and existing.get("state") == "CANCELLING":
-                existing = self._settled(job_id, existing)
-            if existing is not None and self.resubmit_failed and existing.get("state") in RESUBMIT_STATES:
-                self.log.info("job %s is %s: an earlier try's job; looking at the next id", job_id,
-                              existing.get("state"))
-                continue
-            # Recorded before the create, so a kill while the request is in flight still cancels the job.
-            self._submitted_job_id = job_id
-            # Left set if the create is interrupted (e.g. by execution_timeout), for the on_kill that follows.
-            self._create_in_flight = existing is None
-            job = self.hook.create_job({**body, "jobId": job_id}, on_conflict=self.on_conflict,
-                                       executor_image_uri=self._executor_image())
-            self._create_in_flight = False
-            self._submitted_job_id = str(job.get("jobId") or job_id)
-            if existing is None:
-                self.log.info("created training job %s", self._submitted_job_id)
-            return job
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(
-            f"job_id: {base} and {resubmit_job_id(base, 2)}..{resubmit_job_id(base, MAX_JOB_ATTEMPTS)} all "
-            "failed or were cancelled; give a new job_id"
-        )
-
-    def _settled(self, job_id: str, job: dict[str, Any]) -> dict[str, Any]:
-        """``job`` once it is no longer CANCELLING (an earlier try's job being cancelled: attaching to it
-        would only fail); raises a retryable error if it is still CANCELLING after ``CANCELLING_SETTLE_WAIT``."""
-        self.log.info("job %s is CANCELLING (an earlier try's job): waiting for it to settle", job_id)
-        deadline = time.monotonic() + CANCELLING_SETTLE_WAIT
-        while job.get("state") == "CANCELLING":
-            if time.monotonic() >= deadline:
-                from airflow.sdk.exceptions import AirflowException
-
-                raise AirflowException(f"job {job_id} is still CANCELLING after {CANCELLING_SETTLE_WAIT:.0f}s; "
-                                       "the next try looks at it again")
-            time.sleep(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
-            job = self.hook.get_job(job_id)
-        return job
-
-    def _existing_job(self, job_id: str) -> dict[str, Any] | None:
-        """The job named ``job_id``, or None when there is none."""
-        from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
-
-        try:
-            return self.hook.get_job(job_id)
-        except TrainingJobApiError as err:
-            if err.status == 404:
-                return None
-            raise
-
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from airflow_provider_trainjobs.hooks.errors import JobSpecConflict
-        from airflow_provider_trainjobs.hooks.staging import StagingError
         from airflow_provider_trainjobs.packaging import PackagingError
         from airflow_provider_trainjobs.spec import InvalidJobSpec
+        from airflow_provider_trainjobs.staging_plan import StagingError
 
         try:
             body = self.prepare_job(context)

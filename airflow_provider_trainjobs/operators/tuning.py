@@ -7,7 +7,7 @@ the worker or, deferred, in the triggerer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.operators._common import best_trial_summary
@@ -33,22 +33,26 @@ class HyperparameterTuningJobOperator(SubmitTrainingJobOperator):
         super().__init__(**kwargs)
         self.resume_previous_job_id = resume_previous_job_id
 
-    def _build_body(self, job_id: str, package_uris: Sequence[str] | None,
-                    labels: dict[str, str] | None) -> dict[str, Any]:
-        from airflow_provider_trainjobs.spec import InvalidJobSpec, build_training_job
+    def _job_arguments(self, config_job: dict[str, Any]) -> dict[str, Any]:
+        arguments = super()._job_arguments(config_job)
+        if self.resume_previous_job_id:
+            # The whole field is replaced (gcloud's merge rule), so carry the rest of the spec along.
+            spec = arguments.get("hyperparameters")
+            if spec is None:
+                spec = (config_job.get("trainingInput") or {}).get("hyperparameters")
+            if isinstance(spec, Mapping):
+                arguments["hyperparameters"] = {**spec, "resumePreviousJobId": str(self.resume_previous_job_id)}
+        return arguments
 
-        body = super()._build_body(job_id, package_uris, labels)
-        spec = (body.get("trainingInput") or {}).get("hyperparameters")
-        if not spec:
+    def _build_body(self, job_id: str, package_uris: Sequence[str] | None, labels: dict[str, str] | None,
+                    config_job: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = super()._build_body(job_id, package_uris, labels, config_job)
+        if not (body.get("trainingInput") or {}).get("hyperparameters"):
+            from airflow_provider_trainjobs.spec import InvalidJobSpec
+
             raise InvalidJobSpec(
                 "trainingInput.hyperparameters",
                 "a tuning job needs a HyperparameterSpec: pass hyperparameters= or put it in config",
-            )
-        if self.resume_previous_job_id:
-            # The whole field is replaced (gcloud's merge rule), so carry the rest of the spec along.
-            body = build_training_job(
-                job_id, config=body, backend=self.hook.settings.backend,
-                hyperparameters={**spec, "resumePreviousJobId": str(self.resume_previous_job_id)},
             )
         return body
 

@@ -1,10 +1,10 @@
 """Wait for any training job, by id, to reach a terminal state: poke, reschedule or deferrable.
 
-Each poke reads the job once and asks ``spec.waiting.evaluate`` what it means — the same state machine the
-operators and the trigger use: only SUCCEEDED passes, FAILED/CANCELLED fail with the job's errorMessage, and a
+Each poke reads the job once and hands it to ``hooks.waiting.observe`` — the same per-poll step the
+operators' wait loop and the trigger run: only SUCCEEDED passes, FAILED/CANCELLED fail with the job's errorMessage, and a
 job past its ``maxWaitTime``/``maxRunningTime`` (plus grace) is cancelled and the task fails naming the limit
 (a job the service already cancelled for that limit fails the same way, with nothing cancelled). A tuning job's
-progress ("3/20 trials done, best ...") is logged whenever it changes.
+progress ("3/20 trials done, best ...") is logged whenever it changes, and a quiet job gets a heartbeat line.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.bases.sensor import PokeReturnValue
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
-from airflow_provider_trainjobs.operators._common import raise_for_event
+from airflow_provider_trainjobs.hooks.waiting import WaitState, raise_for_event
 from airflow_provider_trainjobs.operators.links import TrainingJobLink
+from airflow_provider_trainjobs.spec.waiting import DEFAULT_MAX_RUNNING_TIME
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_RUNNING_TIME", "TrainingJobSensor", "timeout_for_job"]
 
-DEFAULT_MAX_RUNNING_TIME = 604800.0  # 7 days, the service's default scheduling.maxRunningTime
 
 
 def timeout_for_job(job: dict[str, Any], *, grace: float, queue_default: float) -> float:
@@ -65,9 +65,12 @@ class TrainingJobSensor(BaseSensorOperator):
         deadline_grace: float = 60.0,
         cancel_on_deadline: bool = True,
         timeout: float | timedelta | None = None,
+        heartbeat_interval: float = 300.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(timeout=timeout, **kwargs)
+        if heartbeat_interval < 0:
+            raise ValueError(f"heartbeat_interval must be >= 0 seconds (0 turns it off); got {heartbeat_interval}")
         self.job_id = job_id
         self.gcp_conn_id = gcp_conn_id
         self.project_id = project_id
@@ -78,8 +81,8 @@ class TrainingJobSensor(BaseSensorOperator):
         self.cancel_on_deadline = cancel_on_deadline
         self.timeout_from_job = timeout is None
         self._hook: TrainingJobHook | None = None
-        self._last_state: str | None = None
-        self._last_progress: str | None = None  # kept across pokes in poke mode; reschedule mode starts fresh
+        self.heartbeat_interval = heartbeat_interval
+        self._wait_state = WaitState(stream_logs=False)  # kept across pokes in poke mode; reschedule starts fresh
 
     @property
     def hook(self) -> TrainingJobHook:
@@ -107,6 +110,7 @@ class TrainingJobSensor(BaseSensorOperator):
                 job_id=self.job_id, gcp_conn_id=self.gcp_conn_id, project_id=self.project_id,
                 backend=self.backend, region=self.region, poll_interval=self.poke_interval,
                 grace=self.deadline_grace, cancel_on_deadline=self.cancel_on_deadline, cancel_on_kill=False,
+                heartbeat_interval=self.heartbeat_interval,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
@@ -114,35 +118,19 @@ class TrainingJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: return the SUCCEEDED job or fail with its message."""
-        job = raise_for_event(event)
-        self.log.info("training job %s %s", job.get("jobId", self.job_id), job.get("state"))
-        return job
+        return raise_for_event(event)  # the trigger already logged the job's end, as a poke does
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
-        from airflow_provider_trainjobs.spec.results import tuning_progress
-        from airflow_provider_trainjobs.spec.waiting import evaluate
+        from airflow_provider_trainjobs.hooks.waiting import conclude, drive, observe
 
         job = self.hook.get_job(self.job_id)
         if self.timeout_from_job:
             self.timeout = timeout_for_job(job, grace=self.deadline_grace,
                                            queue_default=conf.getfloat("sensors", "default_timeout"))
-        state = job.get("state")
-        if state != self._last_state:
-            self._last_state = state
-            self.log.info("training job %s is %s", self.job_id, state)
-        progress = tuning_progress(job)
-        if progress and progress != self._last_progress:
-            self._last_progress = progress
-            self.log.info("Job %s: %s", self.job_id, progress)  # the line the hook and trigger log too
-        status = evaluate(job, datetime.now(UTC), grace=self.deadline_grace)
-        if status.deadline:
-            if self.cancel_on_deadline and not status.by_service:  # the service may have cancelled it already
-                self.log.warning("training job %s passed %s: cancelling it", self.job_id, status.deadline)
-                self.hook.cancel_job(self.job_id, ignore_finished=True)
-            raise TrainingJobDeadlineExceeded(status.message, job=job, limit=status.deadline)
+        status = observe(self.job_id, self._wait_state, job, now=datetime.now(UTC), grace=self.deadline_grace,
+                         log=self.log, heartbeat=self.heartbeat_interval)
         if not status.done:
             return False
-        if not status.success:
-            raise TrainingJobFailed(status.message, job=job)
-        return PokeReturnValue(is_done=True, xcom_value=job)
+        final = drive(conclude(self.job_id, status, job, cancel_on_deadline=self.cancel_on_deadline, log=self.log),
+                      lambda _cancel: self.hook.cancel_job(self.job_id, ignore_finished=True))
+        return PokeReturnValue(is_done=True, xcom_value=final)

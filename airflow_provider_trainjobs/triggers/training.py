@@ -1,6 +1,6 @@
 """TrainingJobTrigger: waits for a training job in the triggerer, for deferrable operators and sensors.
 
-A thin shell around ``TrainingJobHook.async_wait_for_job``, the same loop (hooks/wait_loop.py) the
+A thin shell around ``TrainingJobHook.async_wait_for_job``, the same loop (hooks/waiting.py) the
 sync path runs: same deadlines, same state/log messages, same tolerance of transient errors.
 It fires exactly one event: ``{"status": "success"|"error"|"deadline", "limit", "job_id", "job",
 "message", "log_cursor"}``; ``limit`` is "maxWaitTime"/"maxRunningTime" on a deadline event (whether the
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
+from airflow_provider_trainjobs.hooks.errors import TrainingJobFailed
 
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.hooks.training import TrainingJobHook
@@ -32,6 +33,7 @@ class TrainingJobTrigger(BaseTrigger):
         (``LogCursor.to_dict()``), so no line is printed twice; the event carries the new one.
     :param log_window: seconds of log re-read before the newest line printed, so entries that reach
         Cloud Logging late are still printed (once).
+    :param heartbeat_interval: seconds of silence before a "still RUNNING" line (0: none).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class TrainingJobTrigger(BaseTrigger):
         log_window: float = 2.0,
         max_retries: int = 5,
         retry_delay: float = 1.0,
+        heartbeat_interval: float = 300.0,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -66,6 +69,7 @@ class TrainingJobTrigger(BaseTrigger):
         self.log_window = log_window
         self.max_retries = max_retries
         self.retry_delay = retry_delay
+        self.heartbeat_interval = heartbeat_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and the kwargs that rebuild this trigger."""
@@ -86,6 +90,7 @@ class TrainingJobTrigger(BaseTrigger):
                 "log_window": self.log_window,
                 "max_retries": self.max_retries,
                 "retry_delay": self.retry_delay,
+                "heartbeat_interval": self.heartbeat_interval,
             },
         )
 
@@ -104,14 +109,12 @@ class TrainingJobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait through the hook's async loop and yield exactly one event with the outcome."""
-        from airflow_provider_trainjobs.hooks.errors import TrainingJobDeadlineExceeded, TrainingJobFailed
         from airflow_provider_trainjobs.hooks.logs import LogCursor
-        from airflow_provider_trainjobs.hooks.wait_loop import WaitState
+        from airflow_provider_trainjobs.hooks.waiting import WaitState, event_for
 
         cursor = LogCursor.from_dict(self.log_cursor)
         cursor.window = self.log_window
         state = WaitState(cursor=cursor, stream_logs=self.stream_logs)
-        event: dict[str, Any] = {"job_id": self.job_id, "limit": None}
         try:
             job = await self.hook().async_wait_for_job(
                 self.job_id,
@@ -120,16 +123,13 @@ class TrainingJobTrigger(BaseTrigger):
                 cancel_on_deadline=self.cancel_on_deadline,
                 wait_state=state,
                 log=self.log,
+                heartbeat_interval=self.heartbeat_interval,
             )
-            event.update(status="success", job=job, message=f"job {self.job_id} SUCCEEDED")
-        except TrainingJobDeadlineExceeded as err:
-            event.update(status="deadline", job=err.job, message=err.message, limit=err.limit)
-        except TrainingJobFailed as err:
-            event.update(status="error", job=err.job, message=err.message)
-        except Exception as err:  # noqa: BLE001 - any failure becomes the one error event
-            self.log.exception("Waiting for job %s failed", self.job_id)
-            event.update(status="error", job=state.job or {}, message=f"waiting for job {self.job_id} failed: {err}")
-        event["log_cursor"] = state.cursor.to_dict()
+            event = event_for(self.job_id, state, job)
+        except Exception as err:  # noqa: BLE001 - any failure becomes the one event
+            if not isinstance(err, TrainingJobFailed):
+                self.log.exception("Waiting for job %s failed", self.job_id)
+            event = event_for(self.job_id, state, error=err)
         yield TriggerEvent(event)
 
     async def on_kill(self) -> None:

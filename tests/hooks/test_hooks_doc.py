@@ -100,6 +100,7 @@ CASES: dict[str, Callable[[], Any]] = {
     "vertex filter parens": lambda: TrainingJobHook(backend="vertex").list_jobs(filter="(jobId:census*"),
     "poll_interval": lambda: TrainingJobHook().wait_for_job("j", poll_interval=0),
     "grace": lambda: TrainingJobHook().wait_for_job("j", grace=-1),
+    "heartbeat_interval": lambda: TrainingJobHook().wait_for_job("j", heartbeat_interval=-1),
 }
 
 

@@ -97,3 +97,35 @@ def test_severity_maps_to_log_level() -> None:
     assert entry_level({"severity": "WARNING"}) == logging.WARNING
     assert entry_level({"severity": "NOTICE"}) == logging.INFO
     assert entry_level({}) == logging.INFO
+
+
+def test_a_logged_entry_keeps_the_trainers_own_time() -> None:
+    """Lines fetched by one poll carry the times they were written at, not the poll's (stdlib record time)."""
+    import logging
+
+    from airflow_provider_trainjobs.hooks.logs import log_entry
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("log-entry-time")
+    logger.addHandler(Keep())
+    logger.setLevel(logging.INFO)
+    for second in (1, 2):
+        log_entry(logger, {"timestamp": f"2024-05-01T12:00:0{second}.250Z", "textPayload": f"line {second}",
+                           "labels": {"task_name": "master-replica-0"}})
+    assert [r.getMessage() for r in records] == ["[master-replica-0] line 1", "[master-replica-0] line 2"]
+    assert [r.created for r in records] == [1714564801.25, 1714564802.25]
+    assert records[0].msecs == 250
+
+
+def test_a_structlog_logger_gets_the_entry_time_as_its_timestamp(capsys: Any) -> None:
+    from airflow_provider_trainjobs.hooks.logs import log_entry
+    from airflow_provider_trainjobs.triggers.training import TrainingJobTrigger
+
+    log_entry(TrainingJobTrigger("j").log, {"timestamp": "2024-05-01T12:00:03.5Z", "textPayload": "hi"})
+    out = capsys.readouterr().out
+    assert "2024-05-01T12:00:03.500000Z" in out and "[service] hi" in out

@@ -312,11 +312,11 @@ _FAILING_SETUP = "raise SystemExit('the build ran')\n"
 
 def test_stage_training_packages_builds_then_stages_with_each_file_read_once(
         bucket: storage.Bucket, pkgs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import airflow_provider_trainjobs.hooks.staging as staging
+    import airflow_provider_trainjobs.staging_plan as staging_plan
 
     reads: list[str] = []
-    real_hash = staging._hash_file
-    monkeypatch.setattr(staging, "_hash_file", lambda path, combined: reads.append(path.name) or
+    real_hash = staging_plan.hash_file
+    monkeypatch.setattr(staging_plan, "hash_file", lambda path, combined: reads.append(path.name) or
                         real_hash(path, combined))
     package_path = _trainer(tmp_path / "app")
     dep = pkgs["dep1-1.0.tar.gz"]

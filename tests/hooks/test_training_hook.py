@@ -16,7 +16,7 @@ from airflow_provider_trainjobs.hooks.errors import (
 )
 from airflow_provider_trainjobs.hooks.logs import LogCursor
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
-from airflow_provider_trainjobs.hooks.wait_loop import WaitState
+from airflow_provider_trainjobs.hooks.waiting import WaitState
 
 LOG = logging.getLogger("hook-tests")
 

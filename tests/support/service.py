@@ -7,7 +7,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_trainjobs.local.launcher import LOCAL_PROJECT
+from airflow_provider_trainjobs.local.launcher import LOCAL_PROJECT, admin_token_for
 
 
 def ml_client(api_endpoint: str) -> Any:
@@ -62,8 +62,10 @@ def list_log_entries(logging: Any, job_id: str, **body: Any) -> list[dict[str, A
 
 
 def set_faults(api_endpoint: str, **settings: Any) -> dict[str, Any]:
-    """Change the service's fault injection through its admin endpoint; returns the resulting state."""
+    """Change the service's fault injection through its admin endpoint (with the service's admin token);
+    returns the resulting state."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {admin_token_for(api_endpoint)}"}
     request = urllib.request.Request(f"{api_endpoint}/admin/faults", data=json.dumps(settings).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
+                                     method="POST", headers=headers)
     with urllib.request.urlopen(request, timeout=10) as resp:
         return dict(json.loads(resp.read()))

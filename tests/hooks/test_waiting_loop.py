@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError, TrainingJobDeadlineExceeded
 from airflow_provider_trainjobs.hooks.retry import RetryPolicy
-from airflow_provider_trainjobs.hooks.wait_loop import (
+from airflow_provider_trainjobs.hooks.waiting import (
     Cancel,
     FetchLogs,
     Poll,
@@ -146,3 +146,51 @@ def test_every_transition_is_logged_after_the_lines_that_preceded_it(caplog: pyt
     messages = [r.getMessage() for r in caplog.records]
     assert messages[-1] == "Job j is RUNNING"
     assert "Waiting for job to be provisioned." in messages[-2]
+
+
+def test_a_quiet_job_gets_a_heartbeat_with_its_state_elapsed_time_and_limit(caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing logged for heartbeat seconds → one line naming the state, the time in it and its limit."""
+    from datetime import timedelta
+
+    started = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    clock = iter(started + timedelta(minutes=m) for m in (35, 36, 40, 41, 45))
+    running = {"jobId": "j", "state": "RUNNING", "startTime": "2024-05-01T12:00:00Z",
+               "trainingInput": {"scheduling": {"maxRunningTime": "7200s"}}}
+    gen = wait_steps("j", WaitState(stream_logs=False), poll_interval=1.0, grace=0.0, cancel_on_deadline=True,
+                     retry=RetryPolicy(max_retries=2), log=logging.getLogger("wait-loop-tests"),
+                     now=lambda: next(clock), heartbeat=300.0)
+    next(gen)
+    with caplog.at_level(logging.INFO, logger="wait-loop-tests"):
+        for _ in range(5):
+            assert isinstance(gen.send(running), Sleep)
+            assert isinstance(next(gen), Poll)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Job j is RUNNING", "Job j: RUNNING for 40m of maxRunningTime 2h", "Job j: RUNNING for 45m of maxRunningTime 2h"]
+
+
+@pytest.mark.parametrize(("job", "line"), [
+    ({"state": "QUEUED", "createTime": "2024-05-01T12:50:00Z"}, "QUEUED for 10m, no maxWaitTime"),
+    ({"state": "QUEUED", "createTime": "2024-05-01T12:00:00Z",
+      "trainingInput": {"scheduling": {"maxWaitTime": "86400s"}}}, "QUEUED for 1h of maxWaitTime 1d"),
+    ({"state": "RUNNING", "startTime": "2024-05-01T12:59:15Z"}, "RUNNING for 45s of maxRunningTime 7d"),
+    ({"state": "PREPARING"}, "PREPARING, no maxWaitTime in force"),
+])
+def test_heartbeat_line(job: dict[str, Any], line: str) -> None:
+    from airflow_provider_trainjobs.hooks.waiting import heartbeat_line
+
+    assert heartbeat_line(job, NOW) == line
+
+
+def test_heartbeat_zero_is_off(caplog: pytest.LogCaptureFixture) -> None:
+    from datetime import timedelta
+
+    clock = iter(NOW + timedelta(hours=h) for h in range(4))
+    gen = wait_steps("j", WaitState(stream_logs=False), poll_interval=1.0, grace=0.0, cancel_on_deadline=True,
+                     retry=RetryPolicy(max_retries=2), log=logging.getLogger("wait-loop-tests"),
+                     now=lambda: next(clock), heartbeat=0)
+    next(gen)
+    with caplog.at_level(logging.INFO, logger="wait-loop-tests"):
+        for _ in range(3):
+            gen.send({"jobId": "j", "state": "QUEUED"})
+            next(gen)
+    assert [r.getMessage() for r in caplog.records] == ["Job j is QUEUED"]

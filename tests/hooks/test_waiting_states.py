@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_trainjobs.spec.waiting import deadline_for, evaluate, parse_time
+from airflow_provider_trainjobs.hooks.waiting import deadline_for, evaluate
+from airflow_provider_trainjobs.spec.waiting import parse_time
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
