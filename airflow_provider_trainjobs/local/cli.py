@@ -196,7 +196,13 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         drop_rate=args.fault_drop_rate,
         seed=args.fault_seed,
     ))
+    from airflow_provider_trainjobs.local import containers
+
     runtimes = _runtimes(getattr(args, "runtime", None) or [])
+    try:
+        containers.configure(str(getattr(args, "container_runtime", "auto")))
+    except ValueError as err:
+        runtimes = str(err)
     if isinstance(runtimes, str):
         print(f"trainjobs-local: {runtimes}", file=sys.stderr, flush=True)
         return 1
@@ -218,9 +224,6 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         keep_work_dirs=args.keep_work_dirs,
     )
     engine.packages.configure(runtimes=runtimes, offline=bool(getattr(args, "offline", False)))
-    from airflow_provider_trainjobs.local import containers
-
-    containers.configure(str(getattr(args, "container_runtime", "auto")))
     try:
         server = LocalServer(args.port, engine, faults, storage.endpoint, limits)  # bind the API port first
     except OSError as err:

@@ -21,8 +21,15 @@ _answer: tuple[list[str] | None, str] | None = None
 
 
 def configure(setting: str) -> None:
-    """``auto`` (Docker if it answers, else podman) or a command line such as ``podman --runtime runc``."""
+    """``auto`` (Docker if it answers, else podman) or a command line such as ``podman --runtime runc``;
+    ValueError naming the option when it is not one."""
     global _setting, _answer
+    try:
+        words = shlex.split(setting or AUTO)
+    except ValueError as err:
+        raise ValueError(f"--container-runtime {setting!r}: not a command line ({err})") from None
+    if not words:
+        raise ValueError(f"--container-runtime {setting!r}: empty; use auto or a command such as podman")
     with _lock:
         _setting, _answer = setting or AUTO, None
 
@@ -72,10 +79,11 @@ def run_command(engine: list[str], name: str, image: str, env_names: list[str], 
         line += ["-e", key]
     for host, inside in mounts:
         line += ["-v", f"{host}:{inside}"]
+    # "--" ends the engine's options: an imageUri such as "--privileged" is an (invalid) image, never a flag.
     if command:
-        line += ["--entrypoint", command[0], image, *command[1:]]
+        line += ["--entrypoint", command[0], "--", image, *command[1:]]
     else:
-        line.append(image)
+        line += ["--", image]
     return line + args
 
 

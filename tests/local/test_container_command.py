@@ -38,7 +38,7 @@ def _commands(job: dict[str, object], tmp_path: Path) -> tuple[list[str], list[s
 
 def _after_name(command: list[str]) -> list[str]:
     """From the entrypoint or the image on: what the container runs."""
-    return command[command.index("--entrypoint") if "--entrypoint" in command else command.index(IMAGE):]
+    return command[command.index("--entrypoint") if "--entrypoint" in command else command.index(IMAGE) - 1:]
 
 
 @pytest.fixture(autouse=True)
@@ -47,11 +47,13 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(("config", "expected"), [
-    ({}, [IMAGE, "--epochs", "3", "--job-dir", JOB_DIR]),
-    ({"containerArgs": ["--role", "m"]}, [IMAGE, "--role", "m", "--epochs", "3", "--job-dir", JOB_DIR]),
+    ({}, ["--", IMAGE, "--epochs", "3", "--job-dir", JOB_DIR]),
+    ({"containerArgs": ["--role", "m"]}, ["--", IMAGE, "--role", "m", "--epochs", "3", "--job-dir", JOB_DIR]),
     ({"containerCommand": ["python", "-m", "trainer.task"], "containerArgs": ["--role", "m"]},
-     ["--entrypoint", "python", IMAGE, "-m", "trainer.task", "--role", "m", "--epochs", "3", "--job-dir", JOB_DIR]),
-    ({"containerCommand": ["/bin/train"]}, ["--entrypoint", "/bin/train", IMAGE, "--epochs", "3", "--job-dir", JOB_DIR]),
+     ["--entrypoint", "python", "--", IMAGE, "-m", "trainer.task", "--role", "m", "--epochs", "3", "--job-dir",
+      JOB_DIR]),
+    ({"containerCommand": ["/bin/train"]},
+     ["--entrypoint", "/bin/train", "--", IMAGE, "--epochs", "3", "--job-dir", JOB_DIR]),
 ])
 def test_both_backends_run_the_same_command_line(tmp_path: Path, config: dict[str, object],
                                                  expected: list[str]) -> None:
@@ -70,4 +72,17 @@ def test_the_metric_file_directory_is_mounted_at_its_own_path(tmp_path: Path) ->
     line = containers.run_command(["podman"], "c1", IMAGE, ["CLOUD_ML_HP_METRIC_FILE"], [], ["--x=1"],
                                   [(metric.parent, str(metric.parent))])
     assert line == ["podman", "run", "--rm", "--network", "host", "--name", "c1", "-e", "CLOUD_ML_HP_METRIC_FILE",
-                    "-v", f"{metric.parent}:{metric.parent}", IMAGE, "--x=1"]
+                    "-v", f"{metric.parent}:{metric.parent}", "--", IMAGE, "--x=1"]
+
+
+@pytest.mark.parametrize("hostile", ["--privileged", "-v/:/host", "--entrypoint=/bin/sh"])
+def test_an_image_uri_is_never_read_as_an_engine_option(hostile: str) -> None:
+    line = containers.run_command(["podman"], "c1", hostile, [], [], ["--x=1"], [])
+    assert line[line.index("--") + 1] == hostile and line.count(hostile) == 1
+
+
+@pytest.mark.parametrize(("value", "why"), [("'podman", "not a command line"), ("  ", "empty")])
+def test_a_bad_container_runtime_is_named(value: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why) as raised:
+        containers.configure(value)
+    assert str(raised.value).startswith(f"--container-runtime {value!r}: ")

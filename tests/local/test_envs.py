@@ -75,3 +75,15 @@ def test_pip_config_is_read_through_pip(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("PIP_INDEX_URL", "https://pip-env.example/simple")
     envs._pip_config.cache_clear()
     assert ("index-url", "https://pip-env.example/simple") in envs._pip_config()
+
+
+def test_the_runtime_key_is_runtime_version_or_the_vertex_executor_image() -> None:
+    from airflow_provider_trainjobs.local.packages import runtime_key
+
+    assert runtime_key({"trainingInput": {"runtimeVersion": "2.11"}}) == ("runtimeVersion", "2.11")
+    assert runtime_key({"trainingInput": {}}) is None
+    image = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-11.py310:latest"
+    vertex = {"trainingInput": {"runtimeVersion": "2.11"}, "vertex": {"pools": [
+        {"index": 0, "executorImageUri": image}]}}
+    assert runtime_key(vertex) == ("workerPoolSpecs[0].pythonPackageSpec.executorImageUri", image)
+    assert runtime_key({"trainingInput": {"runtimeVersion": "2.11"}, "vertex": {"pools": [{"index": 0}]}}) is None
