@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@test -x $(VENV)/bin/uv || $(VENV)/bin/python -m pip install -q --disable-pip-version-check uv
-	@$(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode -e '.[test]'
+	@$(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode -e '.[local,test]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

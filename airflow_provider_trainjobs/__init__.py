@@ -29,7 +29,9 @@ _CONN_FIELDS: dict[str, Any] = {
         "Vertex executor image", "Prebuilt training container for Python-package jobs on Vertex AI."
     ),
     "key_path": _text("Keyfile path", "A service-account JSON key file; empty = Application Default Credentials."),
-    "keyfile_dict": _text("Keyfile JSON", "A service-account JSON key.", format="password"),
+    # "multiline" is the format Airflow's form renders as a text area, so a pasted JSON key keeps its lines;
+    # the value is still secret: Airflow masks every field whose name contains "keyfile_dict".
+    "keyfile_dict": _text("Keyfile JSON", "A service-account JSON key: paste the whole file.", format="multiline"),
 }
 
 

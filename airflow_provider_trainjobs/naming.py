@@ -13,9 +13,10 @@ import re
 __all__ = ["JOB_ID_MAX_LENGTH", "LABEL_VALUE_MAX_LENGTH", "default_job_id", "is_valid_job_id",
            "resubmit_job_id", "sanitize_label_value"]
 
-JOB_ID_MAX_LENGTH = 128
-LABEL_VALUE_MAX_LENGTH = 63
-_JOB_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+from airflow_provider_trainjobs.spec.rules import JOB_ID_RE, MAX_LABEL_LENGTH
+
+JOB_ID_MAX_LENGTH = 128  # what spec.rules.JOB_ID_RE allows
+LABEL_VALUE_MAX_LENGTH = MAX_LABEL_LENGTH
 _HASH_LENGTH = 8
 
 
@@ -25,7 +26,7 @@ def _short_hash(*parts: str) -> str:
 
 def is_valid_job_id(job_id: str) -> bool:
     """True for letters, digits and underscores starting with a letter, at most 128 characters."""
-    return len(job_id) <= JOB_ID_MAX_LENGTH and _JOB_ID_RE.fullmatch(job_id) is not None
+    return JOB_ID_RE.fullmatch(job_id) is not None  # the rule the service applies to a submitted jobId
 
 
 def default_job_id(dag_id: str, task_id: str, run_id: str, map_index: int | None = -1) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import signal
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["descendants", "kill_tree", "new_marker", "signal_all", "with_environ"]
+__all__ = ["descendants", "kill_tree", "new_marker", "run_interruptibly", "signal_all", "with_environ"]
 
 
 def new_marker(key: str) -> tuple[str, str]:
@@ -87,3 +88,35 @@ def kill_tree(pid: int, sig: int = signal.SIGKILL, *, marker: str | None = None,
         pass
     signal_all(strays, sig)
     return strays
+
+
+def run_interruptibly(command: list[str], cwd: Path, interrupt: Callable[[], None],
+                      env: dict[str, str] | None = None,
+                      marker_key: str = "TRAINJOBS_SUBPROCESS_ID") -> tuple[int, str, str]:
+    """Run ``command`` in its own session; returns (exit code, stdout, stderr). While it runs ``interrupt`` is
+    called; when it raises, the command and everything it started (setsid() children too, found by an
+    environment marker) are killed and the exception propagates. Output goes to files, not pipes, so a child
+    left behind cannot hold a pipe open and hang the wait."""
+    import subprocess
+    import tempfile
+
+    key, value = new_marker(marker_key)
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                text=True, start_new_session=True, env={**(env or os.environ), key: value})
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=0.05)
+                    break
+                except subprocess.TimeoutExpired:
+                    interrupt()
+        except BaseException:
+            kill_tree(proc.pid, signal.SIGKILL, marker=f"{key}={value}")
+            proc.wait()
+            raise
+        finally:
+            kill_tree(proc.pid, signal.SIGKILL, marker=f"{key}={value}", tree=False)  # what it left running
+        stdout.seek(0)
+        stderr.seek(0)
+        return proc.returncode, stdout.read(), stderr.read()

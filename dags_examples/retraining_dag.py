@@ -24,7 +24,9 @@ HERE = Path(__file__).resolve().parent
 TRAINER_APP = HERE / "trainer_app"
 BEST = "ti.xcom_pull(task_ids='tune', key='best_trial')['hyperparameters']"
 DATA = "{{ ti.xcom_pull(task_ids='prepare_data') }}"
-RUN_DIR = "gs://{{ params.bucket }}/runs/{{ ds_nodash }}"
+# Every Airflow 3 run has run_after; runs from `airflow dags trigger` or the REST API have no logical date.
+RUN_STAMP = "{{ dag_run.run_after | ts_nodash }}"  # e.g. 20250106T093000
+RUN_DIR = "gs://{{ params.bucket }}/runs/" + RUN_STAMP
 
 with DAG(
     dag_id="retraining",
@@ -38,8 +40,8 @@ with DAG(
 ) as dag:
 
     @task
-    def prepare_data(bucket: str, ds_nodash: str | None = None, params: dict[str, Any] | None = None) -> str:
-        """Write this week's training CSV to gs://<bucket>/data/<date>/train.csv (creating the bucket)."""
+    def prepare_data(bucket: str, stamp: str, params: dict[str, Any] | None = None) -> str:
+        """Write this run's training CSV to gs://<bucket>/data/<stamp>/train.csv (creating the bucket)."""
         import sys
 
         from airflow_provider_trainjobs.hooks.staging import StagingHook
@@ -49,13 +51,13 @@ with DAG(
 
         client = StagingHook().get_conn()  # the connection's Cloud Storage endpoint and credentials
         target = client.lookup_bucket(bucket) or client.create_bucket(bucket)
-        name = f"data/{ds_nodash}/train.csv"
+        name = f"data/{stamp}/train.csv"
         samples = int((params or {}).get("samples", 800))
         target.blob(name).upload_from_string(util.dataset_csv(samples), content_type="text/csv")
         print(f"Uploaded {samples} rows to gs://{bucket}/{name}")
         return f"gs://{bucket}/{name}"
 
-    data = prepare_data("{{ params.bucket }}")
+    data = prepare_data("{{ params.bucket }}", RUN_STAMP)
 
     package = PackageTrainingAppOperator(
         task_id="package",

@@ -89,3 +89,11 @@ def test_sanitize_long_label_values_stay_valid_and_distinct() -> None:
     a, b = sanitize_label_value("run" * 40 + "A"), sanitize_label_value("run" * 40 + "B")
     assert LABEL_RE.fullmatch(a) and LABEL_RE.fullmatch(b)
     assert len(a) == 63 and a != b
+
+
+@pytest.mark.parametrize("job_id", ["a", "a" * 128, "a" * 129, "A_1", "1a", "_a", "a-b", "a b", "", "é"])
+def test_a_valid_job_id_is_what_the_job_spec_rules_accept(job_id: str) -> None:
+    """One rule for a jobId (spec.rules.JOB_ID_RE): naming's check and the spec validation never disagree."""
+    from airflow_provider_trainjobs.spec.rules import check_job_id
+
+    assert is_valid_job_id(job_id) == (check_job_id(job_id) == [])

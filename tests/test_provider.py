@@ -68,4 +68,14 @@ def test_connection_form_fields_and_behaviour_are_registered() -> None:
     expected = {"project", "backend", "region", "api_endpoint", "storage_endpoint", "logging_endpoint",
                 "executor_image_uri", "key_path", "keyfile_dict"}
     assert widgets == {f"extra__trainjobs__{name}" for name in expected}
-    assert manager.connection_form_widgets["extra__trainjobs__keyfile_dict"].is_sensitive
+    keyfile = manager.connection_form_widgets["extra__trainjobs__keyfile_dict"].field
+    # a text area in Airflow 3's form (its FlexibleForm renders string + format "multiline" as <textarea>)
+    assert keyfile["schema"]["format"] == "multiline" and keyfile["schema"]["title"] == "Keyfile JSON"
+
+
+def test_the_keyfile_json_stays_masked_as_a_text_area() -> None:
+    """A multi-line field is not a password input, so the secret must be masked by its name instead."""
+    from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
+
+    assert should_hide_value_for_key("keyfile_dict")
+    assert should_hide_value_for_key("extra__trainjobs__keyfile_dict")

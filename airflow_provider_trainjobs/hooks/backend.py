@@ -81,7 +81,8 @@ class JobsBackend(ABC):
 
     @abstractmethod
     def create(self, job: dict[str, Any], executor_image_uri: str | None) -> dict[str, Any]:
-        """POST ``job`` once; its answer (raw). A taken jobId raises ``TrainingJobApiError(status=409)``."""
+        """POST ``job`` once; the created job's view (from the answer). A taken jobId raises
+        ``TrainingJobApiError(status=409)``."""
 
     @abstractmethod
     def get(self, job_id: str, *, retries: bool, policy: RetryPolicy | None = None) -> dict[str, Any]:

@@ -148,6 +148,11 @@ class Bound:
         self._resource = resource
         self._http = http
 
+    @property
+    def base_url(self) -> str:
+        """The root URL the requests go to (``https://ml.googleapis.com/`` or the endpoint given)."""
+        return str(getattr(self._resource, "_baseUrl", ""))
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._resource, name)
         if not callable(attr):

@@ -38,6 +38,21 @@ class TrainingJobApiError(AirflowException):
                    status=status, reason=reason, transient=transient)
 
 
+def unreachable(what: str, url: str, err: BaseException) -> TrainingJobApiError:
+    """A connection failure naming the endpoint it could not reach; for a loopback endpoint (the local service)
+    the hint says how to check it is running."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    endpoint = f"{parsed.scheme}://{parsed.netloc}" if parsed.netloc else url
+    host = parsed.hostname or ""
+    hint = ""
+    if host in ("localhost", "::1") or host.startswith("127."):
+        hint = "; is the local service running? `trainjobs-local status` says, `trainjobs-local up` starts it"
+    return TrainingJobApiError(f"{what} failed: connection error: cannot reach {endpoint} ({err!r}){hint}",
+                               transient=True)
+
+
 def _google_error(content: bytes | str) -> tuple[str | None, str | None]:
     """Pull ``error.message`` and ``error.status`` out of a Google JSON error body."""
     try:

@@ -21,10 +21,15 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, ON_CONFLICT, TrainJobsBaseHook
-from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError
+from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError, unreachable
 from airflow_provider_trainjobs.hooks.executor import in_executor
 from airflow_provider_trainjobs.hooks.logs import LogCursor, format_entry, list_entries
-from airflow_provider_trainjobs.hooks.retry import RetryPolicy, as_api_error, call_with_retries
+from airflow_provider_trainjobs.hooks.retry import (
+    RetryPolicy,
+    as_api_error,
+    call_with_retries,
+    is_network_error,
+)
 from airflow_provider_trainjobs.hooks.waiting import (
     DEFAULT_HEARTBEAT,
     Cancel,
@@ -144,7 +149,13 @@ class TrainingJobHook(TrainJobsBaseHook):
         transient failures."""
 
         def once() -> Any:
-            return request(self._client(api, region)).execute(num_retries=0)
+            client = self._client(api, region)
+            try:
+                return request(client).execute(num_retries=0)
+            except Exception as err:
+                if is_network_error(err):
+                    raise unreachable(what, client.base_url, err) from err
+                raise
 
         if retries:
             return call_with_retries(once, what=what, policy=policy or self.retry_policy)
@@ -176,9 +187,9 @@ class TrainingJobHook(TrainJobsBaseHook):
             raise ValueError("job: field 'jobId' is required to create a job")
         if executor_image_uri is None:
             executor_image_uri = self.settings.executor_image_uri
-        existing, retried = self._create_or_existing(job, executor_image_uri)
-        if existing is None:
-            return self.get_job(job_id)
+        existing, existed, retried = self._create_or_existing(job, executor_image_uri)
+        if not existed:
+            return existing  # the create's own answer: no GET after it
         differences = _spec_differences(existing, job)
         if retried and not differences:
             # Our first POST created the job but its answer was lost; the retry met our own job.
@@ -193,20 +204,21 @@ class TrainingJobHook(TrainJobsBaseHook):
             raise JobSpecConflict(job_id, differences)
         for n in range(1, MAX_SUFFIX + 1):
             candidate = {**job, "jobId": f"{job_id}_{n}"}
-            existing, _ = self._create_or_existing(candidate, executor_image_uri)
-            if existing is None:
+            existing, existed, _ = self._create_or_existing(candidate, executor_image_uri)
+            if not existed:
                 self.log.info("Job %s exists with a different spec (%s): created %s",
                               job_id, ", ".join(differences), candidate["jobId"])
-                return self.get_job(candidate["jobId"])
+                return existing
             if not _spec_differences(existing, candidate):
                 self.log.info("Job %s already exists with the same spec: attached to it", candidate["jobId"])
                 return existing
         raise JobSpecConflict(job_id, [*differences, f"and {job_id}_1..{job_id}_{MAX_SUFFIX} all taken"])
 
     def _create_or_existing(self, job: dict[str, Any], executor_image_uri: str | None
-                            ) -> tuple[dict[str, Any] | None, bool]:
-        """Create the job: ``(None, _)`` when created; ``(existing view, retried)`` when the id is taken, where
-        ``retried`` says a create was sent more than once in this call (so the job may be this call's own).
+                            ) -> tuple[dict[str, Any], bool, bool]:
+        """Create the job: ``(view, existed, retried)``: the created job's view (from the create's answer), or
+        the existing one's, where ``retried`` says a create was sent more than once in this call (so the job
+        may be this call's own).
 
         A create whose outcome is unknown (lost answer, 429, 5xx) is never simply sent again: the job is
         looked up first (by jobId on ml v1, by label and displayName on Vertex), and found means taken.
@@ -215,28 +227,25 @@ class TrainingJobHook(TrainJobsBaseHook):
         backend = self.jobs
         attempts = 0
 
-        def once() -> dict[str, Any] | None:
+        def once() -> tuple[dict[str, Any], bool]:
             nonlocal attempts
             attempts += 1
             if attempts > 1:
                 found = backend.find(job)
                 if found is not None:
-                    return found
-            backend.create(job, executor_image_uri)
-            return None
+                    return found, True
+            return backend.create(job, executor_image_uri), False
 
         try:
             existing = backend.find_before_create(job)
             if existing is not None:
-                return existing, False
-            found = call_with_retries(once, what=f"creating job {job_id}", policy=self.retry_policy)
-            if found is not None:
-                return found, True
-            return None, False
+                return existing, True, False
+            view, found = call_with_retries(once, what=f"creating job {job_id}", policy=self.retry_policy)
+            return view, found, found
         except TrainingJobApiError as err:
             if err.status != 409:
                 raise
-        return self.get_job(job_id), attempts > 1
+        return self.get_job(job_id), True, attempts > 1
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """The job's current neutral view."""

@@ -55,7 +55,7 @@ class VertexJobs(JobsBackend):
             lambda c: getattr(c.projects().locations(), kind)().create(parent=self.parent(region), body=body),
             what=f"creating job {job_id}", retries=False, region=region)
         self.names[job_id] = resource["name"]
-        return resource
+        return _view(resource, kind)
 
     def get(self, job_id: str, *, retries: bool, policy: RetryPolicy | None = None) -> dict[str, Any]:
         name = self.name(job_id)

@@ -1,25 +1,50 @@
-"""``trainjobs-local``: run the embedded training service (``serve``, ``up``, ``down``, ``status``)."""
+"""``trainjobs-local``: the embedded training service and the commands to drive it.
+
+``serve`` runs it in the foreground; ``up``/``down`` manage a background one (local/control.py);
+``status``, ``describe``, ``logs`` and ``cancel`` look at its jobs (local/jobs_cli.py).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
-import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO
 
-DEFAULT_PORT = 8765
-DEFAULT_STORAGE_PORT = 8766
+from airflow_provider_trainjobs.local.control import (
+    DEFAULT_PORT,
+    DEFAULT_STORAGE_PORT,
+    down,
+    export_lines,
+    up,
+)
+from airflow_provider_trainjobs.local.jobs_cli import CliError, add_commands, cancel, describe, logs, status
+
 DEFAULT_DATA_DIR = "~/.trainjobs-local"
-PROJECT = "local-project"
 LOCK_FILE = "service.lock"  # in the data dir; held (flock) by the one service running on it
+EXAMPLES = """examples:
+  eval "$(trainjobs-local up)"          start in the background and export AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT
+  trainjobs-local status                the data dir, the service, a table of jobs (exit 3: not running)
+  trainjobs-local status --json --watch one JSON report every 2 seconds
+  trainjobs-local describe JOB          the job as the API returns it (YAML; --json)
+  trainjobs-local logs JOB --follow     its log lines until it ends (--replica, --trial)
+  trainjobs-local cancel JOB            cancel it
+  trainjobs-local down                  stop the background service
+  trainjobs-local serve --port 9000     run in the foreground (Ctrl-C stops it)
+
+Every command takes --data-dir (default ~/.trainjobs-local): one service per data dir.
+Needs the [local] extra: pip install 'airflow-provider-trainjobs[local]'.
+"""
+
+
+SUB_EXAMPLES = {
+    "serve": "examples:\n  trainjobs-local serve\n  trainjobs-local serve --port 9000 --storage-port 9001 --data-dir /tmp/svc",
+    "up": 'examples:\n  eval "$(trainjobs-local up)"\n  eval "$(trainjobs-local up --data-dir /tmp/svc --port 9000)"',
+}
 
 
 def _add_service_options(parser: argparse.ArgumentParser) -> None:
@@ -42,32 +67,62 @@ def _add_service_options(parser: argparse.ArgumentParser) -> None:
     from airflow_provider_trainjobs.local.limits import add_limit_options
 
     add_limit_options(parser)
+    from airflow_provider_trainjobs.local.job_limits import add_job_options
+
+    add_job_options(parser)
+
+
+def _add_environment_options(parser: argparse.ArgumentParser) -> None:
+    """Where trainers run (docs/local-service.md "Runtimes and dependencies")."""
+    parser.add_argument("--runtime", action="append", default=[], metavar="VERSION=PYTHON",
+                        help="base interpreter for jobs whose runtimeVersion (Vertex: executorImageUri) is VERSION;"
+                             " repeatable (default: the service's own environment)")
+    parser.add_argument("--offline", action="store_true",
+                        help="install job dependencies only from the cache; never reach a package index")
+    parser.add_argument("--container-runtime", default="auto", metavar="COMMAND",
+                        help="what runs custom containers: auto (Docker if it answers, else podman) or a command"
+                             " line, e.g. 'podman --runtime runc --cgroup-manager cgroupfs'")
+
+
+def _runtimes(values: list[str]) -> dict[str, str] | str:
+    """``VERSION=PYTHON`` pairs, or the error line naming the bad one."""
+    found: dict[str, str] = {}
+    for value in values:
+        version, sep, python = value.partition("=")
+        if not sep or not version or not python:
+            return f"--runtime {value!r}: expected VERSION=PATH-TO-PYTHON"
+        path = Path(python).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            return f"--runtime {value!r}: {python} is not an executable file"
+        found[version] = str(path.absolute())
+    return found
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                        help="jobs, logs and storage of one service (default ~/.trainjobs-local)")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trainjobs-local", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("serve", "run the service in the foreground"), ("up", "start the service in the background")):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="jobs, logs and storage (default ~/.trainjobs-local)")
+    parser = argparse.ArgumentParser(
+        prog="trainjobs-local", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
+        description="A local service that speaks the AI Platform Training ml v1 and Vertex AI training APIs,\n"
+        "with a Cloud Storage emulator, and runs the trainers as local processes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in (("serve", "run the service in the foreground"),
+                       ("up", "start the service in the background; prints an export line for eval")):
+        cmd = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".",
+                             epilog=SUB_EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_data_dir(cmd)
         _add_service_options(cmd)
-    for name, text in (("down", "stop the background service"), ("status", "show the service and its jobs")):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+        if name == "up":  # unset unless given: a given port must match a service already running
+            cmd.set_defaults(port=None, storage_port=None)
+        if name == "serve":
+            _add_environment_options(cmd)
+    cmd = sub.add_parser("down", help="stop the background service", description="Stop the background service.")
+    _add_data_dir(cmd)
+    add_commands(sub, _add_data_dir)
     return parser
-
-
-def connection_line(port: int, storage_port: int) -> str:
-    """The Airflow connection that points the provider at this service (ml v1 backend)."""
-    extra = {
-        "project": PROJECT,
-        "backend": "ai-platform",
-        "region": "us-central1",
-        "api_endpoint": f"http://127.0.0.1:{port}",
-        "storage_endpoint": f"http://127.0.0.1:{storage_port}",
-        "logging_endpoint": f"http://127.0.0.1:{port}",
-    }
-    return "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT='" + json.dumps({"conn_type": "trainjobs", "extra": extra}) + "'"
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str] | None:
@@ -114,6 +169,7 @@ def serve(args: argparse.Namespace) -> int:
 def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
     from airflow_provider_trainjobs.local.engine import Engine
     from airflow_provider_trainjobs.local.faults import Faults, FaultSettings
+    from airflow_provider_trainjobs.local.job_limits import log_cap_from_args
     from airflow_provider_trainjobs.local.limits import limits_from_args
     from airflow_provider_trainjobs.local.server import LocalServer, serve_in_thread
     from airflow_provider_trainjobs.local.storage import StorageEmulator
@@ -126,6 +182,16 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         drop_rate=args.fault_drop_rate,
         seed=args.fault_seed,
     ))
+    from airflow_provider_trainjobs.local import containers
+
+    runtimes = _runtimes(getattr(args, "runtime", None) or [])
+    try:
+        containers.configure(str(getattr(args, "container_runtime", "auto")))
+    except ValueError as err:
+        runtimes = str(err)
+    if isinstance(runtimes, str):
+        print(f"trainjobs-local: {runtimes}", file=sys.stderr, flush=True)
+        return 1
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -135,13 +201,15 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
     signal.signal(signal.SIGINT, _stop)
     limits = limits_from_args(args)
     storage = StorageEmulator(args.storage_port, data_dir / "storage", limits)
-    store = Store(data_dir / "service.db")
+    store = Store(data_dir / "service.db", log_cap_from_args(args))
     engine = Engine(
         store, data_dir, storage.endpoint,
         max_concurrent_jobs=args.max_concurrent_jobs,
         max_replicas=args.max_replicas,
         deadline_scale=args.deadline_scale,
+        keep_work_dirs=args.keep_work_dirs,
     )
+    engine.packages.configure(runtimes=runtimes, offline=bool(getattr(args, "offline", False)))
     try:
         server = LocalServer(args.port, engine, faults, storage.endpoint, limits)  # bind the API port first
     except OSError as err:
@@ -163,7 +231,7 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         thread = serve_in_thread(server)
         print(f"trainjobs-local: API on http://127.0.0.1:{args.port}, storage on {storage.endpoint},"
               f" data in {data_dir}", flush=True)
-        print(connection_line(args.port, args.storage_port), flush=True)
+        print(export_lines(args.port, args.storage_port), flush=True)
         stop.wait()
         return 0
     finally:
@@ -175,167 +243,21 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         store.close()
 
 
-def _state_file(data_dir: Path) -> Path:
-    return data_dir / "service.json"
-
-
-def _read_state(data_dir: Path) -> dict[str, Any] | None:
-    try:
-        return dict(json.loads(_state_file(data_dir).read_text()))
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _healthz(port: int) -> dict[str, Any] | None:
-    """The service's /healthz answer on ``port`` (None when nothing answers 200 there)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-            return dict(json.loads(resp.read())) if resp.status == 200 else None
-    except (OSError, ValueError):
-        return None
-
-
-def _is_service(pid: int, port: int) -> bool:
-    """True only when ``pid`` is verifiably a trainjobs-local service: /healthz on ``port`` names it, or its
-    command line is ``... airflow_provider_trainjobs.local serve ...`` (a recycled pid is never ours)."""
-    if not _alive(pid):
-        return False
-    answer = _healthz(port)
-    if answer is not None and answer.get("pid") == pid:
-        return True
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return any(b"airflow_provider_trainjobs.local" in arg for arg in argv) and b"serve" in argv
-
-
-def _running(state: dict[str, Any] | None) -> bool:
-    return state is not None and _is_service(int(state["pid"]), int(state["port"]))
-
-
-def _forget(data_dir: Path) -> None:
-    for name in ("service.pid", "service.json"):
-        (data_dir / name).unlink(missing_ok=True)
-
-
-def up(args: argparse.Namespace) -> int:
-    data_dir = Path(args.data_dir).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    state = _read_state(data_dir)
-    if _running(state) and state and (_healthz(int(state["port"])) or {}).get("pid") == int(state["pid"]):
-        print(f"trainjobs-local is already running (pid {state['pid']})")
-        print(connection_line(int(state["port"]), int(state["storage_port"])))
-        return 0
-    command = [sys.executable, "-m", "airflow_provider_trainjobs.local", "serve", "--data-dir", str(data_dir)]
-    for key, value in vars(args).items():
-        if key in ("command", "data_dir") or value is None:
-            continue
-        command += [f"--{key.replace('_', '-')}", str(value)]
-    log = open(data_dir / "service.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    log.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            lines = (data_dir / "service.log").read_text(errors="replace").strip().splitlines()
-            why = lines[-1] if lines else ""
-            print(f"trainjobs-local failed to start (exit {proc.returncode}): {why}\n"
-                  f"see {data_dir / 'service.log'}", file=sys.stderr)
-            return 1
-        answer = _healthz(args.port)
-        if answer is not None and answer.get("pid") == proc.pid:  # our child, not another service on the port
-            (data_dir / "service.pid").write_text(str(proc.pid))
-            _state_file(data_dir).write_text(
-                json.dumps({"pid": proc.pid, "port": args.port, "storage_port": args.storage_port}))
-            print(f"trainjobs-local is up (pid {proc.pid}); data in {data_dir}")
-            print(connection_line(args.port, args.storage_port))
-            return 0
-        time.sleep(0.1)
-    proc.terminate()
-    print(f"trainjobs-local did not answer within 60s; see {data_dir / 'service.log'}", file=sys.stderr)
-    return 1
-
-
-def down(args: argparse.Namespace) -> int:
-    data_dir = Path(args.data_dir).expanduser().resolve()
-    state = _read_state(data_dir)
-    if not state or not _running(state):
-        if state and _alive(int(state["pid"])):
-            print(f"trainjobs-local is not running (pid {state['pid']} recorded in"
-                  f" {_state_file(data_dir).name} is another process now; left alone)")
-        else:
-            print("trainjobs-local is not running")
-        _forget(data_dir)
-        return 0
-    pid = int(state["pid"])
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and _alive(pid):
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.1)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    _forget(data_dir)
-    print(f"trainjobs-local stopped (pid {pid})")
-    return 0
-
-
-def _age(create_time: str) -> str:
-    from airflow_provider_trainjobs.local.store import parse_rfc3339
-
-    seconds = int(time.time() - parse_rfc3339(create_time))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def status(args: argparse.Namespace) -> int:
-    from airflow_provider_trainjobs.local.store import Store
-
-    data_dir = Path(args.data_dir).expanduser().resolve()
-    state = _read_state(data_dir)
-    if state and _running(state) and _healthz(int(state["port"])):
-        print(f"running: pid {state['pid']}, API http://127.0.0.1:{state['port']},"
-              f" storage http://127.0.0.1:{state['storage_port']}")
-    else:
-        print("not running")
-    db = data_dir / "service.db"
-    if not db.exists():
-        print("no jobs")
-        return 0
-    store = Store(db)
-    rows = [("PROJECT", "JOB_ID", "STATE", "AGE", "TRIALS")]
-    for project, job in store.jobs():
-        output = job.get("trainingOutput") or {}
-        trials = ""
-        if output.get("isHyperparameterTuningJob"):
-            total = (job.get("trainingInput", {}).get("hyperparameters") or {}).get("maxTrials") or 1
-            trials = f"{output.get('completedTrialCount', '0')}/{total}"
-        rows.append((project, job["jobId"], job.get("state", ""), _age(job["createTime"]), trials))
-    store.close()
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    return 0
+HANDLERS = {"serve": serve, "up": up, "down": down, "status": status, "describe": describe, "logs": logs,
+            "cancel": cancel}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"serve": serve, "up": up, "down": down, "status": status}[args.command]
-    return int(handler(args))
+    if args.command in ("serve", "up"):
+        from airflow_provider_trainjobs.local.requirements import missing_extra_message, missing_local_extra
+
+        missing = missing_local_extra()
+        if missing:
+            print(missing_extra_message(missing), file=sys.stderr)
+            return 1
+    try:
+        return int(HANDLERS[args.command](args))
+    except CliError as err:
+        print(f"trainjobs-local: {err}", file=sys.stderr)
+        return err.code

@@ -1,7 +1,7 @@
 """The replica processes of one run (a job, or one trial of a tuning job) and the environment they see.
 
-Each replica is ``python -m <pythonModule> <args> --job-dir <jobDir>`` (or ``docker run`` for a custom
-container) in its own session; stopping it signals that process group, every descendant found under /proc
+Each replica is ``python -m <pythonModule> <args> --job-dir <jobDir>`` with the job environment's interpreter
+(or a container, local/containers.py) in its own session; stopping it signals that process group, every descendant found under /proc
 and every process carrying the run's ``TRAINJOBS_RUN_ID`` environment marker (so a child that called setsid(),
 even one whose parent already exited, is stopped too). Output lines become log entries: stdout is INFO;
 stderr is ERROR unless the line starts with a Python logging level name (``INFO``, ``WARNING``,
@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -26,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_provider_trainjobs.local import containers
+from airflow_provider_trainjobs.local.envs import JobEnvironment
 from airflow_provider_trainjobs.processes import kill_tree, new_marker, signal_all, with_environ
 
 LogSink = Callable[[str, str, str | None, str], None]  # severity, task_name, trial_id, message
@@ -43,24 +43,12 @@ RUN_MARKER = "TRAINJOBS_RUN_ID"
 SERVICE_MARKER = "TRAINJOBS_SERVICE_DATA_DIR"
 MAX_LINE_BYTES = 256 * 1024
 TRUNCATED = " [truncated: the line was longer than 256 KB]"
-_docker_answer: tuple[bool, str] | None = None
 
 
 def docker_available() -> tuple[bool, str]:
-    """Whether a Docker engine answers ``docker info`` (checked once per service)."""
-    global _docker_answer
-    if _docker_answer is None:
-        exe = shutil.which("docker")
-        if exe is None:
-            _docker_answer = (False, "no docker command on PATH")
-        else:
-            try:
-                proc = subprocess.run([exe, "info"], capture_output=True, text=True, timeout=10)
-                tail = (proc.stderr or "").strip().splitlines()[-1:] or [""]
-                _docker_answer = (proc.returncode == 0, tail[0])
-            except (OSError, subprocess.TimeoutExpired) as err:
-                _docker_answer = (False, str(err))
-    return _docker_answer
+    """Whether a container engine (Docker, or podman, see local/containers.py) answers."""
+    engine, why = containers.runtime()
+    return engine is not None, why
 
 
 def _free_port() -> int:
@@ -190,7 +178,7 @@ class RunContext:
     job_id: str
     training: dict[str, Any]
     workdir: Path
-    python_path: list[Path]
+    environment: JobEnvironment  # the interpreter the replicas run with (the job's venv, or the base)
     storage_endpoint: str
     trial_id: str | None = None
     extra_args: list[str] = field(default_factory=list)
@@ -240,11 +228,6 @@ class Cluster:
             env["CLOUD_ML_TRIAL_ID"] = ctx.trial_id
         if ctx.metric_file is not None:
             env["CLOUD_ML_HP_METRIC_FILE"] = str(ctx.metric_file)
-        paths = [str(p) for p in ctx.python_path]
-        if env.get("PYTHONPATH"):
-            paths.append(env["PYTHONPATH"])
-        if paths:
-            env["PYTHONPATH"] = os.pathsep.join(paths)
         return env
 
     def _vertex_env(self, env: dict[str, str], plan: ReplicaPlan, cluster: dict[str, list[str]],
@@ -278,22 +261,23 @@ class Cluster:
         args = [*pool.get("args", []), *self.ctx.extra_args]
         image = pool.get("imageUri")
         if not image:
-            return [sys.executable, "-m", str(pool["pythonModule"]), *args]
+            return [self.ctx.environment.python, "-m", str(pool["pythonModule"]), *args]
         names = (*_CONTAINER_ENV, *VERTEX_ENV, *pool.get("env", {}))
         return self._docker_run(plan, env, str(image), names, [str(c) for c in pool.get("command") or []], args)
 
     def _docker_run(self, plan: ReplicaPlan, env: dict[str, str], image: str, names: tuple[str, ...],
                     entrypoint: list[str], args: list[str]) -> list[str]:
-        """``docker run`` of one replica: host network, the named variables of ``env`` passed through."""
-        command = ["docker", "run", "--rm", "--network", "host", "--name", self._container_name(plan)]
-        for key in dict.fromkeys(names):
-            if key in env:
-                command += ["-e", key]
-        if entrypoint:
-            command += ["--entrypoint", entrypoint[0], image, *entrypoint[1:]]
-        else:
-            command.append(image)
-        return command + args
+        """The container engine's ``run`` of one replica: host network, the named variables of ``env``."""
+        engine, why = containers.runtime()
+        if engine is None:
+            raise RuntimeError(f"no container engine answers: {why}")
+        mounts: list[tuple[Path, str]] = []
+        if self.ctx.metric_file is not None:  # the hypertune file at the same path inside
+            mounts.append((self.ctx.metric_file.parent, str(self.ctx.metric_file.parent)))
+        if self.ctx.gcs_root is not None:  # Vertex's /gcs mount
+            mounts.append((self.ctx.gcs_root, "/gcs"))
+        passed = [k for k in names if k in env and k != "TRAINJOBS_GCS_ROOT"]
+        return containers.run_command(engine, self._container_name(plan), image, passed, entrypoint, args, mounts)
 
     def _container_name(self, plan: ReplicaPlan) -> str:
         return f"trainjobs-{self.ctx.job_id}-{self.ctx.trial_id or 0}-{plan.task_name}"
@@ -320,7 +304,7 @@ class Cluster:
             return self._docker_run(plan, env, str(image), _CONTAINER_ENV,
                                     [str(c) for c in config.get("containerCommand") or []],
                                     [str(a) for a in config.get("containerArgs") or []] + args)
-        return [sys.executable, "-m", str(training["pythonModule"]), *args]
+        return [self.ctx.environment.python, "-m", str(training["pythonModule"]), *args]
 
     def _pump(self, replica: Replica, stream: IO[bytes], is_err: bool) -> None:
         task, trial = replica.plan.task_name, self.ctx.trial_id
@@ -422,12 +406,9 @@ class Cluster:
             strays += kill_tree(replica.proc.pid, signal.SIGTERM, tree=running)
             if running:
                 alive.append(replica)
-            if replica.plan and self._uses_docker:
-                subprocess.run(
-                    ["docker", "kill", self._container_name(replica.plan)],
-                    capture_output=True,
-                    check=False,
-                )
+            engine = containers.runtime()[0] if self._uses_docker else None
+            if engine is not None:
+                containers.kill(engine, self._container_name(replica.plan))
         signal_all(strays, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for replica in alive:

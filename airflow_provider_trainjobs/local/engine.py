@@ -1,41 +1,51 @@
 """The job lifecycle of the local service: queue, concurrency limit, deadlines, runs, cancel, restart.
 
 QUEUED → PREPARING (fetch + install packages) → RUNNING → SUCCEEDED / FAILED, or CANCELLING → CANCELLED.
-``scheduling.maxWaitTime`` (from createTime, while QUEUED/PREPARING) and ``scheduling.maxRunningTime``
-(from startTime) are enforced here: a job past either is CANCELLED with an errorMessage naming the limit.
-``deadline_scale`` multiplies both limits as enforced (a test/demo option; 1.0 = real seconds).
+A job past ``scheduling.maxWaitTime`` or ``maxRunningTime`` (local/deadlines.py) is CANCELLED with an
+errorMessage naming the limit. The scheduler sleeps until an event (create, cancel, a run ending, stop)
+or the next queued job's wait deadline.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
-import hashlib
-import json
-import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_trainjobs.local.cluster import (
     KILL_GRACE,
-    SERVICE_MARKER,
     Cluster,
     RunContext,
     docker_available,
     plan_job,
 )
+from airflow_provider_trainjobs.local.deadlines import running_exceeded, wait_deadline, wait_exceeded
 from airflow_provider_trainjobs.local.gcs_view import GcsView
+from airflow_provider_trainjobs.local.job_pages import JobPage, list_where, read_page
+from airflow_provider_trainjobs.local.job_queue import JobQueue
+from airflow_provider_trainjobs.local.leftovers import (
+    kill_leftovers,
+    remove_work_dir,
+    sweep_work_dirs,
+    work_dir,
+)
 from airflow_provider_trainjobs.local.packages import PackageCache, PackageError
-from airflow_provider_trainjobs.local.store import Store, parse_rfc3339, rfc3339
-from airflow_provider_trainjobs.processes import signal_all, with_environ
+from airflow_provider_trainjobs.local.runs import (
+    Cancelled,
+    Deadline,
+    Run,
+    end_line,
+    labels_etag,
+    patched_labels,
+    queued_record,
+    stopped_outcome,
+)
+from airflow_provider_trainjobs.local.store import Store, rfc3339
+from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES
 
-TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 ACTIVE = ("PREPARING", "RUNNING", "CANCELLING")
-DEFAULT_MAX_RUNNING = 604800.0
 
 
 class NotFound(LookupError):
@@ -54,38 +64,6 @@ class Aborted(ValueError):
     """409 ABORTED (etag mismatch)."""
 
 
-def parse_duration(value: Any, default: float | None = None) -> float | None:
-    """A Job duration (``"3600s"``) in seconds; None/empty gives ``default``."""
-    from airflow_provider_trainjobs.spec import parse_duration as parse
-
-    return default if value in (None, "") else parse(value)
-
-
-def labels_etag(labels: dict[str, str] | None) -> str:
-    digest = hashlib.sha256(json.dumps(labels or {}, sort_keys=True).encode()).digest()[:8]
-    return base64.b64encode(digest).decode()
-
-
-@dataclass
-class Run:
-    """In-memory state of a job being prepared or run."""
-
-    project: str
-    job_id: str
-    cancel: threading.Event = field(default_factory=threading.Event)
-    clusters: list[Cluster] = field(default_factory=list)
-    thread: threading.Thread | None = None
-    gcs: GcsView | None = None
-
-
-class Deadline(Exception):
-    """Raised inside a run when a scheduling limit passed; the message is the job's errorMessage."""
-
-
-class Cancelled(Exception):
-    """Raised inside a run when the user cancelled it."""
-
-
 class Engine:
     """Owns every job of one service; thread-safe; all state goes through the Store first."""
 
@@ -99,18 +77,20 @@ class Engine:
         max_replicas: int = 8,
         deadline_scale: float = 1.0,
         poll_interval: float = 0.02,
+        keep_work_dirs: bool = False,
     ) -> None:
         self.store = store
         self.data_dir = data_dir
         self.storage_endpoint = storage_endpoint
-        self.max_concurrent_jobs = max(1, max_concurrent_jobs)
+        self.max_concurrent_jobs = max(0, max_concurrent_jobs)  # 0: jobs stay QUEUED (benchmarks, tests)
+        self.keep_work_dirs = keep_work_dirs
         self.max_replicas = max(1, max_replicas)
         self.deadline_scale = deadline_scale
         self.poll_interval = poll_interval
         self.packages = PackageCache(data_dir / "cache" / "packages", storage_endpoint)
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
-        self._queue: list[tuple[str, str]] = []
+        self._queue = JobQueue()
         self._runs: dict[tuple[str, str], Run] = {}
         self._stopping = False
         self._scheduler: threading.Thread | None = None
@@ -118,13 +98,13 @@ class Engine:
     # ----------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
         """Recover jobs from the store (see docs/local-service.md "Restart") and start scheduling."""
-        for project, job in self.store.jobs():
-            state = job.get("state")
-            if state == "QUEUED":
-                self._queue.append((project, job["jobId"]))
-            elif state in ACTIVE:
-                self._kill_leftovers(project, job["jobId"])
-                self._settle_stopped(project, job)
+        for seq, project, job in self.store.page("state = 'QUEUED'", [], after_seq=0, limit=-1):
+            self._queue.add((project, job["jobId"]), seq, wait_deadline(job, self.deadline_scale))
+        for project, job in self.store.jobs(states=ACTIVE):
+            kill_leftovers(self.data_dir, project, job["jobId"], self.store.pids(project, job["jobId"]))
+            self._settle_stopped(project, job)
+        if not self.keep_work_dirs:
+            sweep_work_dirs(self.data_dir, keep=self._queue)
         self._scheduler = threading.Thread(target=self._schedule_loop, name="scheduler", daemon=True)
         self._scheduler.start()
 
@@ -151,60 +131,22 @@ class Engine:
 
     def _settle_stopped(self, project: str, job: dict[str, Any]) -> None:
         """Finish a job whose run the service stopped (or lost in a crash)."""
-        state = job["state"]
-        if state == "CANCELLING":
-            self._finish(project, job["jobId"], "CANCELLED", job.get("errorMessage") or "Job cancelled by the user.")
-            return
-        self._finish(project, job["jobId"], "FAILED",
-                     f"The local service stopped while this job was {state}; running jobs are not resumed after"
-                     " a restart. Submit it again under a new jobId.")
-
-    def _kill_leftovers(self, project: str, job_id: str) -> None:
-        """Kill the trainers a crashed service left behind: the recorded process groups (only if they are
-        still this job's) and every process, orphaned setsid() children included, whose environment names
-        this job and this service's data dir (another service's trainers are never touched)."""
-        import signal
-
-        job_entry = f"CLOUD_ML_JOB_ID={job_id}"
-        for pid in self.store.pids(project, job_id):
-            try:
-                environ = Path(f"/proc/{pid}/environ").read_bytes()
-            except OSError:
-                continue
-            if job_entry.encode() in environ.split(b"\0"):
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        signal_all(with_environ(job_entry, f"CLOUD_ML_PROJECT_ID={project}", f"{SERVICE_MARKER}={self.data_dir}"),
-                   signal.SIGKILL)
+        self._finish(project, job["jobId"], *stopped_outcome(job))
 
     # ----------------------------------------------------------------------------- API
     def create(self, project: str, body: dict[str, Any]) -> dict[str, Any]:
-        now = time.time()
-        job = copy.deepcopy(body)
-        for key in ("state", "createTime", "startTime", "endTime", "errorMessage", "trainingOutput", "etag"):
-            job.pop(key, None)
-        job["createTime"] = rfc3339(now)
-        job["state"] = "QUEUED"
-        job["etag"] = labels_etag(job.get("labels"))
-        if (job.get("trainingInput") or {}).get("hyperparameters"):
-            hp = job["trainingInput"]["hyperparameters"]
-            job["trainingOutput"] = {
-                "isHyperparameterTuningJob": True,
-                "completedTrialCount": "0",
-                "hyperparameterMetricTag": hp.get("hyperparameterMetricTag") or "training/hptuning/metric",
-                "trials": [],
-            }
-        with self._lock:
-            if not self.store.insert_job(project, job):
+        job = queued_record(body)
+        with self._lock, self.store.transaction():
+            seq = self.store.insert_job(project, job)
+            if seq is None:
                 raise AlreadyExists(f"Field: job.job_id Error: A job with this id already exists: {job['jobId']}")
-            self._queue.append((project, job["jobId"]))
-            self.log(project, job["jobId"], "INFO", "Validating job requirements...")
-            self.log(project, job["jobId"], "INFO", "Job creation request has been successfully validated.")
-            self._update_positions()
+            self.store.add_logs(project, job["jobId"], [
+                ("INFO", "service", None, "Validating job requirements..."),
+                ("INFO", "service", None, "Job creation request has been successfully validated."),
+            ])
+            self._queue.add((project, job["jobId"]), seq, wait_deadline(job, self.deadline_scale))
             self._wake.notify_all()
-            return self._get(project, job["jobId"])
+            return self._with_position(project, job)
 
     def _get(self, project: str, job_id: str) -> dict[str, Any]:
         job = self.store.get_job(project, job_id)
@@ -212,23 +154,41 @@ class Engine:
             raise NotFound(f"Field: name Error: The specified job projects/{project}/jobs/{job_id} was not found.")
         return job
 
+    def _with_position(self, project: str, job: dict[str, Any]) -> dict[str, Any]:
+        """The job as answered: a QUEUED job's jobPosition is derived from the queue, never stored."""
+        job.pop("jobPosition", None)
+        if job.get("state") == "QUEUED":
+            with self._lock:
+                position = self._queue.position((project, job["jobId"]))
+            if position is not None:
+                job["jobPosition"] = str(position)
+        return job
+
     def get(self, project: str, job_id: str) -> dict[str, Any]:
-        return self._get(project, job_id)
+        return self._with_position(project, self._get(project, job_id))
 
     def list(self, project: str) -> list[dict[str, Any]]:
-        return [job for _, job in self.store.jobs(project)]
+        """Every job of ``project`` in creation order (decodes them all: list pages use list_page)."""
+        return [self._with_position(project, job) for _, job in self.store.jobs(project)]
+
+    def list_page(self, project: str, predicate: Callable[[dict[str, Any]], bool], *, filter_text: str | None,
+                  page_size: int, after_seq: int = 0, kind: str = "", location: str = "") -> JobPage:
+        """One page of ``project``'s ml v1 jobs (or Vertex ``kind`` jobs in ``location``) matching ``predicate``
+        (the compiled ``filter_text``): SQL narrows by what the filter implies on indexed columns, keyset
+        paging from ``after_seq`` (the previous page's ``next_token``)."""
+        where, args = list_where(project, filter_text, kind=kind, location=location)
+        page = read_page(self.store, where, args, predicate, after_seq=after_seq, page_size=page_size)
+        return JobPage([self._with_position(project, job) for job in page.jobs], page.next_token)
 
     def cancel(self, project: str, job_id: str) -> None:
         with self._lock:
             job = self._get(project, job_id)
             state = job["state"]
-            if state in TERMINAL or state == "CANCELLING":
+            if state in TERMINAL_STATES or state == "CANCELLING":
                 raise FailedPrecondition(f"Cannot cancel job projects/{project}/jobs/{job_id}: it is {state}.")
             self.log(project, job_id, "INFO", "Job cancellation requested by the user.")
-            if (project, job_id) in self._queue:
-                self._queue.remove((project, job_id))
+            if self._queue.remove((project, job_id)):
                 self._finish(project, job_id, "CANCELLED", "Job cancelled by the user.")
-                self._update_positions()
                 return
             run = self._runs.get((project, job_id))
             self._set(project, job_id, state="CANCELLING")
@@ -236,12 +196,7 @@ class Engine:
                 run.cancel.set()
 
     def patch_labels(self, project: str, job_id: str, body: dict[str, Any], update_mask: str) -> dict[str, Any]:
-        fields = [f.strip() for f in (update_mask or "").split(",") if f.strip()]
-        if fields != ["labels"]:
-            raise ValueError(f"updateMask: only 'labels' can be updated; got {update_mask!r}")
-        labels = body.get("labels") or {}
-        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-            raise ValueError("labels: must be a map of strings to strings")
+        labels = patched_labels(body, update_mask)
         with self._lock:
             job = self._get(project, job_id)
             etag = body.get("etag")
@@ -249,7 +204,7 @@ class Engine:
                 raise Aborted(
                     f"etag: {etag!r} does not match the job's current etag {job.get('etag')!r}; read the job again"
                 )
-            return self._set(project, job_id, labels=labels, etag=labels_etag(labels))
+            return self._with_position(project, self._set(project, job_id, labels=labels, etag=labels_etag(labels)))
 
     # ----------------------------------------------------------------------------- state helpers
     def log(self, project: str, job_id: str, severity: str, message: str, trial_id: str | None = None,
@@ -265,7 +220,7 @@ class Engine:
                     job.pop(key, None)
                 else:
                     job[key] = value
-            self.store.save_job(project, job, state_changed=state_changed)
+            self.store.save_job(project, job, state_changed=state_changed, labels_changed="labels" in changes)
             return job
 
     def update_output(self, project: str, job_id: str, output: dict[str, Any]) -> None:
@@ -277,63 +232,41 @@ class Engine:
         if message:
             changes["errorMessage"] = message
         self._set(project, job_id, **changes)
-        if state == "SUCCEEDED":
-            self.log(project, job_id, "INFO", "Job completed successfully.")
-        elif state == "FAILED":
-            self.log(project, job_id, "ERROR", f"Job failed: {message}")
-        else:
-            self.log(project, job_id, "INFO", f"Job cancelled: {message}")
-
-    def _update_positions(self) -> None:
-        for position, (project, job_id) in enumerate(self._queue):
-            job = self.store.get_job(project, job_id)
-            if job is not None and job.get("jobPosition") != str(position):
-                job["jobPosition"] = str(position)
-                self.store.save_job(project, job)
-
-    def _wait_limit(self, job: dict[str, Any]) -> float | None:
-        limit = parse_duration(((job.get("trainingInput") or {}).get("scheduling") or {}).get("maxWaitTime"))
-        return None if limit is None else limit
-
-    def running_limit(self, job: dict[str, Any]) -> float:
-        value = parse_duration(
-            ((job.get("trainingInput") or {}).get("scheduling") or {}).get("maxRunningTime"), DEFAULT_MAX_RUNNING
-        )
-        return float(value if value is not None else DEFAULT_MAX_RUNNING)
+        self.log(project, job_id, *end_line(state, message))
+        self.store.forget_log_total(project, job_id)
 
     # ----------------------------------------------------------------------------- scheduling
     def _schedule_loop(self) -> None:
-        while True:
-            with self._lock:
-                if self._stopping:
-                    return
+        """Start queued jobs when there is room; sleeps until woken (create, cancel, a run ending, stop) or
+        until the next queued job's maxWaitTime passes."""
+        with self._lock:
+            while not self._stopping:
                 self._schedule_once()
-                self._wake.wait(timeout=0.1)
+                deadline = self._queue.next_deadline()
+                self._wake.wait(timeout=None if deadline is None else max(0.0, deadline - time.time()))
 
     def _schedule_once(self) -> None:
         now = time.time()
-        changed = False
-        for project, job_id in list(self._queue):
-            job = self.store.get_job(project, job_id)
-            if job is None:
-                self._queue.remove((project, job_id))
-                continue
-            message = self._wait_exceeded(job, now, "QUEUED")
+        for key in self._queue.expired(now):
+            job = self.store.get_job(*key)
+            message = wait_exceeded(job, now, "QUEUED", self.deadline_scale) if job is not None else "gone"
             if message:
-                self._queue.remove((project, job_id))
-                self._finish(project, job_id, "CANCELLED", message)
-                changed = True
-        while self._queue and len(self._runs) < self.max_concurrent_jobs:
-            project, job_id = self._queue.pop(0)
+                self._queue.remove(key)
+                if job is not None:
+                    self._finish(*key, "CANCELLED", message)
+            else:
+                self._queue.add_deadline(key, now + 0.01)
+        while len(self._queue) and len(self._runs) < self.max_concurrent_jobs:
+            first = self._queue.pop_first()
+            if first is None:
+                break
+            project, job_id = first
             run = Run(project, job_id)
             self._runs[(project, job_id)] = run
             self._set(project, job_id, state="PREPARING", jobPosition=None)
             self.log(project, job_id, "INFO", "Waiting for job to be provisioned.")
             run.thread = threading.Thread(target=self._run_job, args=(run,), name=f"job-{job_id}", daemon=True)
             run.thread.start()
-            changed = True
-        if changed:
-            self._update_positions()
 
     # ----------------------------------------------------------------------------- running
     def _run_job(self, run: Run) -> None:
@@ -357,6 +290,8 @@ class Engine:
                     run.gcs.push()
                 except Exception as err:  # noqa: BLE001 - the job's outcome stands; say what was not uploaded
                     self.log(project, job_id, "WARNING", f"Uploading the /gcs view back to Cloud Storage failed: {err}")
+            if not self.keep_work_dirs:  # every replica, trial and /gcs upload is done with it
+                remove_work_dir(self.data_dir, project, job_id)
             with self._lock:
                 self._runs.pop((project, job_id), None)
                 if not self._stopping or state == "SUCCEEDED":  # else stop() settles it
@@ -369,30 +304,18 @@ class Engine:
             raise Cancelled()
         now = time.time()
         if job.get("startTime"):
-            limit = self.running_limit(job)
-            if now - parse_rfc3339(job["startTime"]) > limit * self.deadline_scale:
-                shown = ((job.get("trainingInput") or {}).get("scheduling") or {}).get("maxRunningTime") or "604800s"
-                field = "scheduling.timeout" if job.get("vertex") else "scheduling.maxRunningTime"
-                raise Deadline(f"Job exceeded {field} ({shown}) while RUNNING; it was cancelled by the service.")
+            message = running_exceeded(job, now, self.deadline_scale)
         else:
-            message = self._wait_exceeded(job, now, "PREPARING")
-            if message:
-                raise Deadline(message)
-
-    def _wait_exceeded(self, job: dict[str, Any], now: float, state: str) -> str | None:
-        """The errorMessage of a job waiting (QUEUED/PREPARING) past scheduling.maxWaitTime, else None."""
-        limit = self._wait_limit(job)
-        if limit is None or now - parse_rfc3339(job["createTime"]) <= limit * self.deadline_scale:
-            return None
-        shown = job["trainingInput"]["scheduling"]["maxWaitTime"]
-        return f"Job exceeded scheduling.maxWaitTime ({shown}) while {state}; it was cancelled by the service."
+            message = wait_exceeded(job, now, "PREPARING", self.deadline_scale)
+        if message:
+            raise Deadline(message)
 
     def _gcs_view(self, project: str, job_id: str, vertex: dict[str, Any]) -> GcsView | None:
         """The job's /gcs view: the buckets it names, mirrored under its work dir (None when it names none)."""
         buckets = list(vertex.get("buckets") or [])
         if not buckets:
             return None
-        root = self.data_dir / "work" / project / job_id / "gcs"
+        root = work_dir(self.data_dir, project, job_id) / "gcs"
         return GcsView(root, self.storage_endpoint, project, buckets,
                        lambda severity, line: self.log(project, job_id, severity, line))
 
@@ -407,7 +330,7 @@ class Engine:
         job = self._get(project, job_id)
         training = job["trainingInput"]
         vertex = job.get("vertex")
-        workdir = self.data_dir / "work" / project / job_id
+        workdir = work_dir(self.data_dir, project, job_id)
         self.check(run, job)
         field, image = "masterConfig.imageUri", (training.get("masterConfig") or {}).get("imageUri")
         uris = list(training.get("packageUris") or [])
@@ -417,29 +340,17 @@ class Engine:
             pool = container_pool(vertex)
             field = f"workerPoolSpecs[{pool['index']}].containerSpec.imageUri" if pool else field
             image, uris = (pool or {}).get("imageUri"), package_uris(vertex)
-        python_path: list[Path] = []
         if image:
             ok, why = docker_available()
             if not ok:
                 return "FAILED", (
-                    f"{field}: the custom container {image} needs a Docker engine and none answers"
-                    f" on this machine ({why}); the local service cannot run it."
+                    f"{field}: the custom container {image} needs a container engine (Docker or podman) and"
+                    f" none answers on this machine ({why}); the local service cannot run it."
                 )
-        if uris:
-            python_path = self.packages.install(
-                project, uris, workdir / "packages", lambda severity, line: self.log(project, job_id, severity, line),
-                interrupt=lambda: self.check(run, job),
-            )
-        for key in ("runtimeVersion", "pythonVersion"):
-            if training.get(key) and not vertex:
-                self.log(project, job_id, "INFO",
-                         f"{key} {training[key]} recorded; the local service runs the trainer with its own interpreter.")
-        for pool in (vertex or {}).get("pools") or []:
-            if pool.get("executorImageUri"):
-                self.log(project, job_id, "INFO",
-                         f"workerPoolSpecs[{pool['index']}].pythonPackageSpec.executorImageUri"
-                         f" {pool['executorImageUri']} recorded; the local service runs the trainer with its own"
-                         " interpreter.")
+        environment = self.packages.prepare(  # the job's venv (local/packages.py), or the base without packages
+            project, job, uris, workdir / "packages", lambda severity, line: self.log(project, job_id, severity, line),
+            interrupt=lambda: self.check(run, job),
+        )
         if vertex:
             run.gcs = self._gcs_view(project, job_id, vertex)
             if run.gcs is not None:
@@ -454,11 +365,11 @@ class Engine:
         if training.get("hyperparameters"):
             from airflow_provider_trainjobs.local.trials import run_tuning
 
-            return run_tuning(self, run, job, python_path)
+            return run_tuning(self, run, job, environment)
         plans, note = plan_job(job, self.max_replicas)
         if note:
             self.log(project, job_id, "WARNING", note)
-        ctx = RunContext(project, job_id, training, workdir / "run", python_path, self.storage_endpoint,
+        ctx = RunContext(project, job_id, training, workdir / "run", environment, self.storage_endpoint,
                          vertex=vertex, gcs_root=run.gcs.root if run.gcs is not None else None,
                          service_dir=self.data_dir)
         cluster = Cluster(ctx, plans, self.sink_for(project, job_id))

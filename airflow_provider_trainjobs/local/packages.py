@@ -1,31 +1,38 @@
-"""Fetch a job's ``packageUris`` from the storage emulator and install them once per package content.
+"""Fetch a job's ``packageUris`` from the storage emulator and give the job an environment holding them.
 
-Installed trees live in ``<data-dir>/cache/packages/<sha256>/`` and are put on the trainer's PYTHONPATH;
-the trainer runs with the service's own interpreter, so dependencies already installed there need no
-network. A second job whose package has the same bytes skips the install entirely. Dependencies
-(``install_requires``) are not installed: the ones missing from the service's environment are reported.
-A build runs in its own session and is killed, with every process it started (setsid() children too),
-when ``interrupt`` raises (cancel, maxWaitTime).
+Each sdist is built to a wheel once per content (``<data-dir>/cache/packages/wheels/<sha256>/``); the wheels and
+the requirements they declare that the base does not satisfy are installed into a venv keyed by the wheels'
+content and the base interpreter (``.../envs/<key>/``, see local/envs.py), which later jobs and trials with the
+same packages reuse as it is. The base is the interpreter ``--runtime VERSION=PYTHON`` names for the job's
+``runtimeVersion`` (Vertex: the pool's ``executorImageUri``), else the service's own. A build or install runs in
+its own session and is killed, with every process it started (setsid() children too), when ``interrupt`` raises
+(cancel, maxWaitTime).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+import json
 import shutil
-import signal
-import subprocess
 import sys
 import tarfile
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_trainjobs.processes import kill_tree, new_marker
+from airflow_provider_trainjobs.local.envs import (
+    Base,
+    EnvBuilder,
+    JobEnvironment,
+    ResolutionError,
+    probe_base,
+    unsatisfied,
+)
+from airflow_provider_trainjobs.processes import run_interruptibly
 
 BUILD_MARKER = "TRAINJOBS_BUILD_ID"  # in the build's environment: finds what it started, even orphaned
 _BUILD = (
@@ -60,59 +67,27 @@ def _build_backend(src: Path) -> str:
     return "setuptools.build_meta:__legacy__"
 
 
-def _unpack_wheel(wheel: Path, target: Path) -> None:
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(target)
-    for data_dir in target.glob("*.data"):
-        for scheme in ("purelib", "platlib"):
-            lib = data_dir / scheme
-            if lib.is_dir():
-                for item in lib.iterdir():
-                    shutil.move(str(item), str(target / item.name))
-
-
 def _build(src: Path, out: Path, name: str, interrupt: Callable[[], None]) -> str:
     """Build ``src`` to a wheel in ``out``; returns the wheel's file name. When ``interrupt`` raises, the build
     and everything it started (setsid() children too) are killed and the exception is re-raised.
 
     Output goes to files, not pipes: a child the build leaves behind cannot hold a pipe open and hang the wait.
     """
-    key, value = new_marker(BUILD_MARKER)
-    log_dir = out.parent
-    with open(log_dir / "build.out", "w+") as stdout, open(log_dir / "build.err", "w+") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _BUILD, str(out), _build_backend(src)],
-            cwd=src, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, text=True,
-            start_new_session=True, env=dict(os.environ, **{key: value}),
-        )
-        try:
-            while True:
-                try:
-                    proc.wait(timeout=0.05)
-                    break
-                except subprocess.TimeoutExpired:
-                    interrupt()
-        except BaseException:
-            kill_tree(proc.pid, signal.SIGKILL, marker=f"{key}={value}")
-            proc.wait()
-            raise
-        finally:
-            kill_tree(proc.pid, signal.SIGKILL, marker=f"{key}={value}", tree=False)  # what it left running
-        stdout.seek(0)
-        stderr.seek(0)
-        out_text, err_text = stdout.read(), stderr.read()
-    if proc.returncode != 0:
+    code, out_text, err_text = run_interruptibly([sys.executable, "-c", _BUILD, str(out), _build_backend(src)],
+                                                 src, interrupt, marker_key=BUILD_MARKER)
+    if code != 0:
         tail = "\n".join((err_text or out_text).strip().splitlines()[-10:])
-        raise PackageError(f"packageUris: building {name} failed (exit {proc.returncode}):\n{tail}")
+        raise PackageError(f"packageUris: building {name} failed (exit {code}):\n{tail}")
     return out_text.strip().splitlines()[-1]
 
 
-def _install(archive: Path, target: Path, work: Path, interrupt: Callable[[], None]) -> None:
-    """Install one sdist or wheel into ``target`` (a wheel is unpacked; an sdist is built to one in ``work``)."""
+def _wheel_of(archive: Path, out: Path, work: Path, interrupt: Callable[[], None]) -> Path:
+    """The wheel of one sdist or wheel, in ``out`` (a wheel is copied; an sdist is built in ``work``)."""
     name = archive.name
     if name.endswith(".whl"):
-        _unpack_wheel(archive, target)
-        return
+        target = out / name.split("-", 1)[1]  # the download is named "<index>-<file name>"
+        shutil.copyfile(archive, target)
+        return target
     if name.endswith((".tar.gz", ".tgz")):
         with tarfile.open(archive) as tar:
             tar.extractall(work / "src", filter="data")
@@ -123,50 +98,50 @@ def _install(archive: Path, target: Path, work: Path, interrupt: Callable[[], No
         raise PackageError(f"packageUris: {name} is neither an sdist (.tar.gz/.zip) nor a wheel (.whl)")
     roots = [p for p in (work / "src").iterdir() if p.is_dir()]
     src = roots[0] if len(roots) == 1 and not (work / "src" / "setup.py").exists() else work / "src"
-    out = work / "dist"
-    out.mkdir()
-    _unpack_wheel(out / _build(src, out, name, interrupt), target)
+    dist = work / "dist"
+    dist.mkdir()
+    built = dist / _build(src, dist, name, interrupt)
+    shutil.move(str(built), str(out / built.name))
+    return out / built.name
 
 
-def missing_requirements(target: Path) -> list[str]:
-    """The ``Requires-Dist`` entries of the packages installed in ``target`` that the service's own
-    environment does not satisfy (extras-only entries and non-matching markers are skipped)."""
-    from importlib import metadata
+ENV_RECORD = "trainjobs-env.json"  # written last into a finished environment: what it holds
 
-    from packaging.requirements import InvalidRequirement, Requirement
 
-    missing: list[str] = []
-    for meta in sorted(target.glob("*.dist-info/METADATA")):
-        headers = HeaderParser().parsestr(meta.read_text(errors="replace"))
-        for text in headers.get_all("Requires-Dist") or []:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                continue
-            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
-                continue
-            try:
-                version = metadata.version(req.name)
-            except metadata.PackageNotFoundError:
-                missing.append(str(req))
-                continue
-            if req.specifier and not req.specifier.contains(version, prereleases=True):
-                missing.append(f"{req} (found {version})")
-    return missing
+def runtime_key(job: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, value) that picks the job's base: ml v1 ``runtimeVersion``, Vertex the pool's executorImageUri."""
+    for pool in (job.get("vertex") or {}).get("pools") or []:
+        if pool.get("executorImageUri"):
+            return f"workerPoolSpecs[{pool['index']}].pythonPackageSpec.executorImageUri", str(pool["executorImageUri"])
+    if job.get("vertex"):
+        return None
+    version = (job.get("trainingInput") or {}).get("runtimeVersion")
+    return ("runtimeVersion", str(version)) if version else None
 
 
 class PackageCache:
-    """Content-addressed installs shared by every job of one service."""
+    """Content-addressed wheels and job environments shared by every job of one service."""
 
-    def __init__(self, root: Path, storage_endpoint: str) -> None:
+    def __init__(self, root: Path, storage_endpoint: str, *, runtimes: dict[str, str] | None = None,
+                 offline: bool = False) -> None:
         self.root = root
         self.storage_endpoint = storage_endpoint
+        self.runtimes = dict(runtimes or {})
+        self.offline = offline
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._bases: dict[str, Base] = {}
         self._client: Any = None
         if root.is_dir():  # what an interrupted or killed install left behind
-            for leftover in [*root.glob(".*.partial"), *root.glob(".install-*")]:
+            for leftover in [*root.glob("*/.*.partial"), *root.glob(".install-*"), *root.glob(".*.partial")]:
                 shutil.rmtree(leftover, ignore_errors=True)
+            for env in root.glob("envs/*"):
+                if not (env / ENV_RECORD).is_file():
+                    shutil.rmtree(env, ignore_errors=True)
+
+    def configure(self, *, runtimes: dict[str, str], offline: bool) -> None:
+        """Set the ``--runtime`` bases and ``--offline`` (the service's options)."""
+        self.runtimes, self.offline = dict(runtimes), offline
 
     def _storage(self, project: str) -> Any:
         if self._client is None:
@@ -180,22 +155,75 @@ class PackageCache:
             )
         return self._client
 
-    def _lock(self, sha: str) -> threading.Lock:
+    def _lock(self, key: str) -> threading.Lock:
         with self._guard:
-            return self._locks.setdefault(sha, threading.Lock())
+            return self._locks.setdefault(key, threading.Lock())
 
-    def install(self, project: str, uris: list[str], download_dir: Path, log: Callable[[str, str], None],
-                interrupt: Callable[[], None] = lambda: None) -> list[Path]:
-        """Download and install every URI; returns the directories to put on PYTHONPATH, in URI order.
+    def _locked(self, key: str, interrupt: Callable[[], None]) -> threading.Lock:
+        lock = self._lock(key)
+        while not lock.acquire(timeout=0.05):  # another job builds the same thing
+            interrupt()
+        return lock
 
-        ``log(severity, line)`` gets the progress lines and one WARNING naming dependencies the service's
-        environment lacks; ``interrupt`` is called while waiting and may raise to abandon the install.
-        """
+    def base_python(self, job: dict[str, Any], log: Callable[[str, str], None]) -> str:
+        """The interpreter the job's environment is layered over, with a log line saying which and why."""
+        key = runtime_key(job)
+        training = job.get("trainingInput") or {}
+        if key is not None and key[1] in self.runtimes:
+            python = self.runtimes[key[1]]
+            log("INFO", f"{key[0]} {key[1]}: the trainer runs on the runtime {python} (--runtime {key[1]}).")
+            return python
+        if key is not None:
+            log("INFO", f"{key[0]} {key[1]} recorded; no --runtime {key[1]} is configured, so the trainer runs on"
+                        " the service's own interpreter and packages.")
+        if training.get("pythonVersion") and not job.get("vertex"):
+            log("INFO", f"pythonVersion {training['pythonVersion']} recorded; the trainer runs with the base's own"
+                        f" interpreter (Python {sys.version.split()[0]} for the service's).")
+        return sys.executable
+
+    def _base(self, python: str) -> Base:
+        with self._guard:
+            known = self._bases.get(python)
+        if known is None:
+            known = probe_base(python)
+            with self._guard:
+                self._bases[python] = known
+        return known
+
+    def prepare(self, project: str, job: dict[str, Any], uris: list[str], download_dir: Path,
+                log: Callable[[str, str], None], interrupt: Callable[[], None] = lambda: None) -> JobEnvironment:
+        """The environment the job's replicas run in: the base alone without packages, else a job venv."""
+        python = self.base_python(job, log)
+        if not uris:
+            return JobEnvironment(python)
+        wheels, shas = self._wheels(project, uris, download_dir, log, interrupt)
+        try:
+            base = self._base(python)
+        except ResolutionError as err:
+            raise PackageError(f"--runtime: {err}") from None
+        key = hashlib.sha256(json.dumps([python, base.version, base.dirs, shas]).encode()).hexdigest()
+        target = self.root / "envs" / key[:32]
+        names = ", ".join(w.name for w in wheels)
+        lock = self._locked(key, interrupt)
+        try:
+            if (target / ENV_RECORD).is_file():
+                log("INFO", f"Environment {key[:12]} with {names} already installed; reusing it (nothing installed).")
+            else:
+                log("INFO", f"Installing package(s) {names} into environment {key[:12]}"
+                            f"{' (offline: only the cache)' if self.offline else ''}.")
+                self._build_env(target, base, wheels, names, log, interrupt)
+        finally:
+            lock.release()
+        return JobEnvironment(str(target / "bin" / "python"))
+
+    def _wheels(self, project: str, uris: list[str], download_dir: Path, log: Callable[[str, str], None],
+                interrupt: Callable[[], None]) -> tuple[list[Path], list[str]]:
         from google.api_core import exceptions as gexc
 
         download_dir.mkdir(parents=True, exist_ok=True)
-        paths: list[Path] = []
         client = self._storage(project)
+        wheels: list[Path] = []
+        shas: list[str] = []
         for index, uri in enumerate(uris):
             bucket, name = _split_gs(uri)
             local = download_dir / f"{index}-{Path(name).name}"
@@ -206,27 +234,22 @@ class PackageCache:
             except Exception as err:  # noqa: BLE001 - reported to the user as the job's errorMessage
                 raise PackageError(f"packageUris[{index}]: downloading {uri} failed: {err}") from None
             sha = hashlib.sha256(local.read_bytes()).hexdigest()
-            target = self.root / sha
-            lock = self._lock(sha)
-            while not lock.acquire(timeout=0.05):  # another job installs the same bytes
-                interrupt()
+            shas.append(sha)
+            target = self.root / "wheels" / sha
+            lock = self._locked(sha, interrupt)
             try:
-                if target.is_dir():
-                    log("INFO", f"Package {Path(name).name} (sha256 {sha[:12]}) already installed; reusing it.")
+                built = sorted(target.glob("*.whl")) if target.is_dir() else []
+                if built:
+                    log("INFO", f"Package {Path(name).name} (sha256 {sha[:12]}) already built; reusing its wheel.")
                 else:
-                    log("INFO", f"Installing package {Path(name).name} (sha256 {sha[:12]}).")
-                    self._install_new(local, target, index, uri, interrupt)
+                    log("INFO", f"Building package {Path(name).name} (sha256 {sha[:12]}).")
+                    built = [self._build_wheel(local, target, index, uri, interrupt)]
             finally:
                 lock.release()
-            missing = missing_requirements(target)
-            if missing:
-                log("WARNING", f"Package {Path(name).name} requires {', '.join(missing)}, not installed where the"
-                               " local service runs; the service does not install dependencies (install them into"
-                               " its Python environment).")
-            paths.append(target)
-        return paths
+            wheels.append(built[0])
+        return wheels, shas
 
-    def _install_new(self, local: Path, target: Path, index: int, uri: str, interrupt: Callable[[], None]) -> None:
+    def _build_wheel(self, local: Path, target: Path, index: int, uri: str, interrupt: Callable[[], None]) -> Path:
         interrupted: list[BaseException] = []
 
         def guarded() -> None:
@@ -236,15 +259,44 @@ class PackageCache:
                 interrupted.append(err)
                 raise
 
-        tmp = self.root / f".{target.name}.partial"
+        tmp = target.parent / f".{target.name}.partial"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
             with tempfile.TemporaryDirectory(prefix=".install-", dir=self.root) as work:
-                _install(local, tmp, Path(work), guarded)
+                wheel = _wheel_of(local, tmp, Path(work), guarded)
         except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
             if interrupted or isinstance(err, PackageError) or not isinstance(err, Exception):
                 raise
             raise PackageError(f"packageUris[{index}]: installing {uri} failed: {err}") from None
         tmp.rename(target)
+        return target / wheel.name
+
+    def _build_env(self, target: Path, base: Base, wheels: list[Path], names: str,
+                   log: Callable[[str, str], None], interrupt: Callable[[], None]) -> None:
+        started = time.monotonic()
+        shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        builder = EnvBuilder(base, offline=self.offline, interrupt=interrupt)
+        try:
+            with tempfile.TemporaryDirectory(prefix=".install-", dir=self.root) as work:
+                builder.create_venv(target, Path(work))
+                needed = unsatisfied(wheels, base)
+                if needed:
+                    log("INFO", f"Resolving what the base {base.python} lacks: {', '.join(needed)}.")
+                installed = builder.install(target, wheels, needed, Path(work))
+        except ResolutionError as err:
+            shutil.rmtree(target, ignore_errors=True)
+            hint = " (offline: only packages already in the cache can be installed)" if self.offline else ""
+            raise PackageError(f"packageUris: the requirements of {names} could not be installed{hint}: {err}")\
+                from None
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        seconds = time.monotonic() - started
+        (target / ENV_RECORD).write_text(json.dumps({"base": base.python, "installed": installed,
+                                                     "seconds": round(seconds, 3)}))
+        log("INFO", f"Installed {len(installed)} package(s) in {seconds:.2f} s with"
+                    f" {'uv' if builder.uv else 'pip'}: {', '.join(installed)}.")
+

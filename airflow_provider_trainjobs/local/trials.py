@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.local.cluster import Cluster, RunContext, plan_job
+from airflow_provider_trainjobs.local.envs import JobEnvironment
 from airflow_provider_trainjobs.local.store import rfc3339
 from airflow_provider_trainjobs.spec.results import DEFAULT_METRIC_TAG
 
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from airflow_provider_trainjobs.local.engine import Engine, Run
 
 EARLY_STOP_CHECK_INTERVAL = 0.1
+# With maxFailedTrials unset or 0 ("the service decides"), a job whose first FAIL_FAST_TRIALS finished trials
+# all failed is failed at once: a trainer that cannot start would otherwise run every one of maxTrials.
+FAIL_FAST_TRIALS = 3
 
 
 @dataclass
@@ -42,8 +46,8 @@ def _metric_view(measurements: list[Any]) -> tuple[dict[str, Any] | None, list[d
 class _Tuning:
     """The state of one tuning run: the suggester, the trial records and the trials still running."""
 
-    def __init__(self, engine: Engine, run: Run, job: dict[str, Any], python_path: list[Path]) -> None:
-        self.engine, self.run, self.job, self.python_path = engine, run, job, python_path
+    def __init__(self, engine: Engine, run: Run, job: dict[str, Any], environment: JobEnvironment) -> None:
+        self.engine, self.run, self.job, self.environment = engine, run, job, environment
         self.project, self.job_id = run.project, run.job_id
         self.training: dict[str, Any] = job["trainingInput"]
         self.spec: dict[str, Any] = self.training["hyperparameters"]
@@ -54,7 +58,7 @@ class _Tuning:
         self.completed_values: list[list[float]] = []
         # completedTrialCount is the number of trials that completed successfully (ml v1 TrainingOutput).
         self.failed = self.succeeded = self.launched = 0
-        self.last_failure = ""
+        self.last_failure = self.first_failure = ""
 
     def log(self, severity: str, message: str, trial_id: str | None = None) -> None:
         self.engine.log(self.project, self.job_id, severity, message, trial_id=trial_id)
@@ -110,7 +114,7 @@ class _Tuning:
         metric_file = workdir / "hypertune" / "output.metrics"
         metric_file.parent.mkdir(parents=True, exist_ok=True)
         ctx = RunContext(
-            self.project, self.job_id, self.training, workdir, self.python_path, self.engine.storage_endpoint,
+            self.project, self.job_id, self.training, workdir, self.environment, self.engine.storage_endpoint,
             trial_id=trial_id, extra_args=[f"--{name}={value}" for name, value in params.items()],
             metric_file=metric_file, vertex=self.job.get("vertex"),
             gcs_root=self.run.gcs.root if self.run.gcs is not None else None, service_dir=self.engine.data_dir,
@@ -150,6 +154,7 @@ class _Tuning:
             record["state"] = "FAILED"
             self.failed += 1
             self.last_failure = f"trial {trial_id}: {why}"
+            self.first_failure = self.first_failure or self.last_failure
             suggester.report(trial.params, None, failed=True)
             self.log("ERROR", f"Trial {trial_id} failed: {why}", trial_id)
         del self.active[trial_id]
@@ -216,14 +221,20 @@ class _Tuning:
                     f"{self.failed} trials failed, reaching trainingInput.hyperparameters.maxFailedTrials"
                     f" ({max_failed}). Last failure: {self.last_failure}"
                 )
+            if not max_failed and not self.succeeded and self.failed >= FAIL_FAST_TRIALS:
+                return "FAILED", (
+                    f"The first {self.failed} trials failed and none succeeded, so the service stopped the job"
+                    " (trainingInput.hyperparameters.maxFailedTrials is unset: the service decides; set it to"
+                    f" allow more failures). First failure: {self.first_failure}"
+                )
             if not self.active and self.launched >= total:
                 break
             time.sleep(self.engine.poll_interval)
         if not any(t["state"] == "SUCCEEDED" for t in self.trials):
-            return "FAILED", f"All {len(self.trials)} trials failed. Last failure: {self.last_failure}"
+            return "FAILED", f"All {len(self.trials)} trials failed. First failure: {self.first_failure}"
         return "SUCCEEDED", ""
 
 
-def run_tuning(engine: Engine, run: Run, job: dict[str, Any], python_path: list[Path]) -> tuple[str, str]:
-    """Run every trial of ``job``; returns the job's final (state, errorMessage)."""
-    return _Tuning(engine, run, job, python_path).execute()
+def run_tuning(engine: Engine, run: Run, job: dict[str, Any], environment: JobEnvironment) -> tuple[str, str]:
+    """Run every trial of ``job`` in ``environment``; returns the job's final (state, errorMessage)."""
+    return _Tuning(engine, run, job, environment).execute()

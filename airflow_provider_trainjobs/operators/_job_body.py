@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["config_source", "job_labels", "provisional_uris"]
+__all__ = ["config_source", "job_labels", "provisional_uris", "user_arg_list"]
 
 
 def config_source(config: Any, dag_fileloc: str | None) -> Any:
@@ -57,3 +57,24 @@ def provisional_uris(entries: Sequence[Any], *, package_path: str | None, stagin
         bucket, prefix = staging_prefix(job_id="pending", staging_bucket=staging_bucket, job_dir=job_dir)
         uris += [f"gs://{bucket}/{'/'.join(p for p in (prefix, Path(n).name) if p)}" for n in local]
     return uris
+
+
+def user_arg_list(user_args: Sequence[Any]) -> list[str]:
+    """``user_args`` as the job's ``args``: a list entry (e.g. ``tune.output["best_trial_args"]``, a ready
+    ``--name=value`` list) is spliced in place; every other entry becomes one string.
+
+    A None entry is refused (``InvalidJobSpec``): it is an upstream XCom that was empty, such as the
+    ``best_trial_args`` of a tuning job in which no trial reported the metric.
+    """
+    from airflow_provider_trainjobs.spec import InvalidJobSpec
+
+    args: list[str] = []
+    for index, entry in enumerate(user_args):
+        if entry is None:
+            raise InvalidJobSpec(f"user_args[{index}]", "is None: the XCom it comes from is empty (for "
+                                 "best_trial_args: the tuning job had no best trial, see its task log)")
+        if isinstance(entry, list | tuple):
+            args.extend(str(a) for a in entry)
+        else:
+            args.append(str(entry))
+    return args

@@ -21,7 +21,12 @@ from airflow_provider_trainjobs.operators._common import (
     raise_for_event,
     run_labels,
 )
-from airflow_provider_trainjobs.operators._job_body import config_source, job_labels, provisional_uris
+from airflow_provider_trainjobs.operators._job_body import (
+    config_source,
+    job_labels,
+    provisional_uris,
+    user_arg_list,
+)
 from airflow_provider_trainjobs.operators._resubmit import ResubmitMixin
 from airflow_provider_trainjobs.operators.links import TrainingJobLink
 
@@ -88,7 +93,7 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         master_image_uri: str | None = None,
         labels: dict[str, str] | None = None,
         config: str | dict[str, Any] | None = None,
-        user_args: Sequence[str] | None = None,
+        user_args: Sequence[Any] | None = None,
         hyperparameters: dict[str, Any] | None = None,
         gcp_conn_id: str = DEFAULT_CONN_ID,
         project_id: str | None = None,
@@ -185,7 +190,7 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
             raise InvalidJobSpec("user_args", f"must be a list of strings, one per argument; got the string "
                                               f"{self.user_args!r}")
         if self.user_args is not None:
-            arguments["user_args"] = tuple(str(a) for a in self.user_args)
+            arguments["user_args"] = tuple(user_arg_list(self.user_args))
         return arguments
 
     def _build_body(self, job_id: str, package_uris: Sequence[str] | None, labels: dict[str, str] | None,

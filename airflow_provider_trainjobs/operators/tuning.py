@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_trainjobs.operators._common import best_trial_summary
+from airflow_provider_trainjobs.operators._common import push_best_trial
 from airflow_provider_trainjobs.operators.submit import SubmitTrainingJobOperator
 
 if TYPE_CHECKING:
@@ -22,7 +22,9 @@ __all__ = ["HyperparameterTuningJobOperator"]
 class HyperparameterTuningJobOperator(SubmitTrainingJobOperator):
     """Submit a tuning job (``hyperparameters`` as an argument or in ``config``) and wait for it.
 
-    Returns the final Job and pushes XCom ``best_trial`` = ``{trialId, hyperparameters, finalMetric}``.
+    Returns the final Job and pushes XCom ``best_trial`` = ``{trialId, hyperparameters, finalMetric}`` and
+    ``best_trial_args`` = ``["--name=value", ...]`` (see :func:`~airflow_provider_trainjobs.operators._common.push_best_trial`),
+    in sync and deferrable mode alike.
     ``resume_previous_job_id`` continues the search of an earlier tuning job (``resumePreviousJobId``).
     """
 
@@ -57,11 +59,5 @@ class HyperparameterTuningJobOperator(SubmitTrainingJobOperator):
         return body
 
     def on_job_done(self, context: Context, job: dict[str, Any]) -> dict[str, Any]:
-        best = best_trial_summary(job)
-        if best is None:
-            self.log.warning("tuning job %s finished without a trial that reported a metric", job.get("jobId"))
-        else:
-            self.log.info("best trial %s: %s -> %s", best["trialId"], best["hyperparameters"],
-                          best["finalMetric"])
-        context["ti"].xcom_push(key="best_trial", value=best)
+        push_best_trial(context, job, self.log)
         return super().on_job_done(context, job)

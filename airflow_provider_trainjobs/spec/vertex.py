@@ -335,7 +335,8 @@ def _worker_pools(ti: dict[str, Any], executor_image_uri: str | None) -> list[di
             container: dict[str, Any] = {"imageUri": image}
             if config.get("containerCommand"):
                 container["command"] = list(config["containerCommand"])
-            args = list(config["containerArgs"]) if config.get("containerArgs") else [*ti.get("args", []), *job_dir_args]
+            # The same command line the local ml v1 run gives the container: containerArgs, args, --job-dir.
+            args = [*(config.get("containerArgs") or []), *ti.get("args", []), *job_dir_args]
             if args:
                 container["args"] = args
             if env:

@@ -1,4 +1,5 @@
-"""The example retraining DAG, run the way users run it: ``airflow dags test`` in a fresh Airflow home.
+"""The example retraining DAG, run the way Airflow 3 creates runs from ``airflow dags trigger`` or the REST
+API: no logical date, only ``run_after``, in a fresh Airflow home.
 
 One Airflow database migration and one DAG run (each airflow process pays its start-up), against the
 session's local service; the assertions read the service and the storage emulator, not the log.
@@ -22,9 +23,10 @@ from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 REPO = Path(__file__).resolve().parent.parent.parent
 
 pytestmark = pytest.mark.timeout(240)
+STAMP = "20250106T093000"  # run_after of the e2e run, as the DAG's templates render it
 
 
-def test_retraining_dag_tunes_then_trains_the_final_model(
+def test_retraining_dag_without_a_logical_date_tunes_then_trains_the_final_model(
     local_conn: Any, tmp_path: Path
 ) -> None:
     env = dict(os.environ)
@@ -38,9 +40,11 @@ def test_retraining_dag_tunes_then_trains_the_final_model(
     airflow = [sys.executable, "-m", "airflow"]
     subprocess.run([*airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=180)
     conf = {"bucket": "e2e-retraining", "samples": 300, "epochs": 4}
-    run = subprocess.run([*airflow, "dags", "test", "retraining", "2025-01-06", "-c", json.dumps(conf)],
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "dag_test.py"), "retraining",
+                          "--run-after", "2025-01-06T09:30:00+00:00", "-c", json.dumps(conf)],
                          env=env, capture_output=True, text=True, timeout=200)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "logical_date=None" in run.stdout  # the run really had no logical date
 
     jobs = [j for j in TrainingJobHook().list_jobs() if (j.get("labels") or {}).get("airflow_dag_id") == "retraining"]
     by_task = {j["labels"]["airflow_task_id"]: j for j in jobs}
@@ -59,12 +63,17 @@ def test_retraining_dag_tunes_then_trains_the_final_model(
     assert "--num-epochs=4" in args
     assert f"Best trial {best['trialId']}:" in run.stdout
 
+    # paths come from run_after (2025-01-06T09:30:00), never "None"
+    assert f"--train-data=gs://e2e-retraining/data/{STAMP}/train.csv" in args
     model_uri = f"{final['trainingInput']['jobDir']}/model/model.npz"
-    assert model_uri == "gs://e2e-retraining/runs/20250106/final/model/model.npz"
+    assert model_uri == f"gs://e2e-retraining/runs/{STAMP}/final/model/model.npz"
+    assert tune["trainingInput"]["jobDir"] == f"gs://e2e-retraining/runs/{STAMP}/tune"
     client = storage.Client(project="local-project", credentials=AnonymousCredentials(),
                             client_options={"api_endpoint": local_conn.storage_endpoint})
-    blob = client.bucket("e2e-retraining").get_blob("runs/20250106/final/model/model.npz")
+    bucket = client.bucket("e2e-retraining")
+    blob = bucket.get_blob(f"runs/{STAMP}/final/model/model.npz")
     assert blob is not None and blob.size and blob.size > 0
+    assert not [b.name for b in client.list_blobs(bucket) if "None" in b.name]
 
 
 def test_example_dag_parses_without_heavy_imports() -> None:

@@ -82,3 +82,25 @@ def test_the_transport_resends_only_idempotent_requests(hang_up_endpoint: tuple[
     with pytest.raises(ConnectionError):
         http.request(f"{endpoint}/v1/projects/p/jobs", method, body="{}" if method != "GET" else None)
     assert len(seen) == sent and all(line.startswith(method) for line in seen)
+
+
+def test_a_create_sends_no_get_after_the_answer_that_holds_the_job(backend: str, staged_trainer: str) -> None:
+    """ml v1: one POST. Vertex: the label look-up (a list) and one POST. The create's answer is the view."""
+    from support import backend_job
+
+    from airflow_provider_trainjobs.hooks.training import TrainingJobHook
+
+    hook = TrainingJobHook(retry_delay=0.01)
+    http = hook._client("training")._http
+    real_request = http.request
+    sent: list[str] = []
+
+    def request(uri: str, method: str = "GET", *args: Any, **kwargs: Any) -> Any:
+        sent.append(f"{method} {uri.split('?')[0].rsplit('/', 1)[-1]}")
+        return real_request(uri, method, *args, **kwargs)
+
+    http.request = request
+    job_id = unique("create_no_get")
+    created = hook.create_job(backend_job(backend, job_id, staged_trainer, lines=0))
+    assert created["jobId"] == job_id and created["state"] in ("QUEUED", "PREPARING", "RUNNING", "SUCCEEDED")
+    assert sent == (["GET customJobs", "POST customJobs"] if backend == "vertex" else ["POST jobs"])

@@ -1,15 +1,17 @@
-"""``trainjobs-local up/status/down`` as a user runs them."""
+"""``trainjobs-local`` commands as a user runs them: up (eval), status, describe, logs, cancel, down."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
-from support import make_job, ml_client, processes_gone, upload, wait_for
+import yaml
+from support import make_job, ml_client, processes_gone, tiny_job, upload, wait_for
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -23,31 +25,85 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_up_status_down(tmp_path: Path, trainer_sdist: Path) -> None:
+def _bash(script: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_up_eval_status_describe_logs_cancel_down(tmp_path: Path, trainer_sdist: Path) -> None:
+    """One background service driven as a gcloud user would, through every command."""
     data_dir = tmp_path / "svc"
     port, storage_port = _port(), _port()
-    up = _cli("up", "--data-dir", str(data_dir), "--port", str(port), "--storage-port", str(storage_port),
-              "--max-concurrent-jobs", "1")
+    # eval "$(trainjobs-local up)" exports the connection; up's own status went to stderr
+    shell = _bash(f'eval "$(trainjobs-local up --data-dir {data_dir} --port {port} --storage-port {storage_port}'
+                  ' --max-concurrent-jobs 2)" && printf %s "$AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"')
     pid = int((data_dir / "service.pid").read_text()) if (data_dir / "service.pid").exists() else 0
     try:
-        assert up.returncode == 0, up.stderr
-        line = next(x for x in up.stdout.splitlines() if x.startswith("AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT="))
-        conn = json.loads(line.split("=", 1)[1].strip("'"))
+        assert shell.returncode == 0, shell.stderr
+        conn = json.loads(shell.stdout)
         assert conn["extra"]["api_endpoint"] == f"http://127.0.0.1:{port}"
         assert conn["extra"]["storage_endpoint"] == f"http://127.0.0.1:{storage_port}"
         assert conn["extra"]["project"] == "local-project" and conn["extra"]["backend"] == "ai-platform"
+        assert f"up (pid {pid})" in shell.stderr and str(data_dir) in shell.stderr
+
+        again = _cli("up", "--data-dir", str(data_dir))  # already running: the same export line, exit 0
+        assert again.returncode == 0 and "already running" in again.stderr
+        assert again.stdout.startswith("export AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT=")
+        assert len(again.stdout.strip().splitlines()) == 1
+        other = _port()
+        conflict = _cli("up", "--data-dir", str(data_dir), "--port", str(other))
+        assert conflict.returncode == 1 and conflict.stdout == ""
+        assert f"--port {other}" in conflict.stderr and f"--port {port}" in conflict.stderr
 
         ml = ml_client(conn["extra"]["api_endpoint"])
         uri = upload(conn["extra"]["storage_endpoint"], trainer_sdist)
         ml.projects().jobs().create(parent="projects/local-project",
-                                    body=make_job("cli_job", uri, ["--mode", "fail"])).execute()
-        wait_for(ml, "local-project", "cli_job")
+                                    body=tiny_job("cli_done", uri, lines=3)).execute()
+        ml.projects().jobs().create(parent="projects/local-project",
+                                    body=tiny_job("cli_long", uri, lines=1, sleep=120)).execute()
+        # logs --follow prints the trainer's lines and returns when the job ends
+        follow = _cli("logs", "cli_done", "--follow", "--data-dir", str(data_dir))
+        assert follow.returncode == 0, follow.stderr
+        assert "job cli_done ended: SUCCEEDED" in follow.stderr
+        assert [ln for ln in follow.stdout.splitlines() if "master-replica-0" in ln and "line 2" in ln]
+        only = _cli("logs", "cli_done", "--replica", "service", "--data-dir", str(data_dir))
+        assert only.stdout and all(" service " in ln for ln in only.stdout.splitlines())
+
+        described = _cli("describe", "cli_done", "--data-dir", str(data_dir))
+        assert described.returncode == 0
+        resource = yaml.safe_load(described.stdout)
+        assert resource["jobId"] == "cli_done" and resource["state"] == "SUCCEEDED"
+        assert json.loads(_cli("describe", "cli_done", "--json", "--data-dir", str(data_dir)).stdout) == resource
+
+        wait_for(ml, "local-project", "cli_long", lambda job: job["state"] == "RUNNING")
+        cancelled = _cli("cancel", "cli_long", "--data-dir", str(data_dir))
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert wait_for(ml, "local-project", "cli_long")["state"] == "CANCELLED"
+
+        for hostile in ('x" OR resource.labels.job_id="other', "a\\b", ""):
+            bad = _cli("logs", "cli_done", "--replica", hostile, "--data-dir", str(data_dir))
+            assert bad.returncode == 1 and "--replica" in bad.stderr and "Traceback" not in bad.stderr
+        missing = _cli("describe", "no_such_job", "--data-dir", str(data_dir))
+        assert missing.returncode == 1 and "no_such_job" in missing.stderr and "Traceback" not in missing.stderr
 
         status = _cli("status", "--data-dir", str(data_dir))
         assert status.returncode == 0
-        assert f"running: pid {pid}" in status.stdout
-        row = next(x for x in status.stdout.splitlines() if "cli_job" in x)
-        assert row.split()[:3] == ["local-project", "cli_job", "FAILED"]
+        assert f"data dir: {data_dir}" in status.stdout and f"running (pid {pid})" in status.stdout
+        rows = {x.split()[1]: x.split()[2] for x in status.stdout.splitlines() if x.startswith("local-project")}
+        assert rows == {"cli_done": "SUCCEEDED", "cli_long": "CANCELLED"}
+        report = json.loads(_cli("status", "--json", "--data-dir", str(data_dir)).stdout)
+        assert report["running"] and report["pid"] == pid and report["data_dir"] == str(data_dir)
+        assert report["api_endpoint"] == f"http://127.0.0.1:{port}"
+        assert {j["jobId"]: j["state"] for j in report["jobs"]} == rows
+        assert report["jobs"][0]["labels"] == {"owner": "hook-tests"}
+
+        with subprocess.Popen([sys.executable, "-m", "airflow_provider_trainjobs.local", "status", "--json",
+                               "--watch", "0.2", "--data-dir", str(data_dir)],
+                              stdout=subprocess.PIPE, text=True) as watch:
+            assert watch.stdout is not None
+            frames = [json.loads(watch.stdout.readline()) for _ in range(2)]  # one report per line, repeated
+            watch.terminate()
+        assert [f["running"] for f in frames] == [True, True]
     finally:
         down = _cli("down", "--data-dir", str(data_dir))
     assert down.returncode == 0 and "stopped" in down.stdout
@@ -59,7 +115,25 @@ def test_up_status_down(tmp_path: Path, trainer_sdist: Path) -> None:
     except OSError:
         answered = False
     assert not answered
-    assert "not running" in _cli("status", "--data-dir", str(data_dir)).stdout
+    after = _cli("status", "--data-dir", str(data_dir))
+    assert after.returncode == 3  # nothing runs there
+    assert f"data dir: {data_dir}" in after.stdout and "not running" in after.stdout
+    assert "cli_done" in after.stdout  # the stopped service's jobs are still listed
+    for command in (["logs", "cli_done"], ["cancel", "cli_done"], ["describe", "cli_done"]):
+        done = _cli(*command, "--data-dir", str(data_dir))
+        assert done.returncode == 3 and "no service is running" in done.stderr and "up --data-dir" in done.stderr
+
+
+def test_help_has_examples_and_no_restructured_text() -> None:
+    for command in ([], ["up"], ["status"], ["logs"], ["describe"], ["cancel"], ["serve"], ["down"]):
+        done = _cli(*command, "--help")
+        assert done.returncode == 0, done.stderr
+        assert "``" not in done.stdout and ":func:" not in done.stdout and ":class:" not in done.stdout
+        assert command == ["down"] or "example" in done.stdout
+    top = _cli("--help").stdout
+    assert "examples:" in top and 'eval "$(trainjobs-local up)"' in top
+    for name in ("serve", "up", "down", "status", "describe", "logs", "cancel"):
+        assert f"    {name}" in top
 
 
 def test_down_never_signals_a_process_that_is_not_the_service(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def test_custom_container_without_docker_engine_fails_at_once(local_service: Any
     ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=body).execute()
     job = wait_for(ml, PROJECT, job_id)
     assert job["state"] == "FAILED"
-    assert "needs a Docker engine and none answers" in job["errorMessage"]
+    assert "needs a container engine (Docker or podman) and none answers" in job["errorMessage"]
     assert "gcr.io/p/trainer:1" in job["errorMessage"] and "masterConfig.imageUri" in job["errorMessage"]
 
 

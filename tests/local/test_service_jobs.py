@@ -10,7 +10,6 @@ from support import (
     list_log_entries,
     logging_client,
     make_job,
-    make_sdist,
     ml_client,
     storage_client,
     unique,
@@ -108,24 +107,6 @@ def _messages(service: Any, job_id: str) -> list[tuple[str, str, str]]:
     """(severity, task_name, message) of every log entry of the job."""
     entries = list_log_entries(logging_client(service.api_endpoint), job_id)
     return [(e["severity"], e["labels"]["task_name"], e["jsonPayload"]["message"]) for e in entries]
-
-
-def test_missing_install_requires_are_named_in_one_warning(local_service: Any, tmp_path: Path) -> None:
-    ml = ml_client(local_service.api_endpoint)
-    sdist = make_sdist(tmp_path, "needsdeps", "setup(name='needsdeps', version='0.1', packages=['needsdeps'],"
-                       " install_requires=['nosuchdist-trainjobs>=1.0', 'pytest', 'packaging>=999'])")
-    uri = upload(local_service.storage_endpoint, sdist)
-    job_id = unique("deps")
-    body = {"jobId": job_id, "trainingInput": {"scaleTier": "BASIC", "region": "us-central1", "packageUris": [uri],
-                                               "pythonModule": "needsdeps.task"}}
-    ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=body).execute()
-
-    assert wait_for(ml, PROJECT, job_id)["state"] == "SUCCEEDED"
-
-    warnings = [m for severity, _, m in _messages(local_service, job_id) if severity == "WARNING"]
-    assert len(warnings) == 1, warnings
-    assert "nosuchdist-trainjobs>=1.0" in warnings[0] and "packaging>=999" in warnings[0]
-    assert "pytest" not in warnings[0]  # installed where the service runs
 
 
 def test_runtime_and_python_versions_are_recorded_with_a_log_line(local_service: Any, trainer_sdist: Path) -> None:

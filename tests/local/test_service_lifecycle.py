@@ -152,6 +152,7 @@ def _occupy_the_slot(service: Any, sdist: Path) -> tuple[Any, str, str]:
     blocker = unique("blocker")
     ml.projects().jobs().create(parent=f"projects/{PROJECT}",
                                 body=make_job(blocker, uri, ["--mode", "sleep"])).execute()
+    wait_for(ml, PROJECT, blocker, lambda j: j["state"] == "RUNNING")  # its environment is built
     return ml, uri, blocker
 
 
@@ -162,6 +163,8 @@ def _cancel_and_wait(ml: Any, job_id: str) -> dict[str, Any]:
 
 def test_max_wait_time_cancels_queued_job(one_slot_service: Any, trainer_sdist: Path) -> None:
     ml, uri, blocker = _occupy_the_slot(one_slot_service, trainer_sdist)
+    # The waiter's 1.8 s must not run out while the blocker still builds its package (a loaded machine).
+    wait_for(ml, PROJECT, blocker, lambda j: j["state"] == "RUNNING")
     waiter = unique("waiter")
     queued = ml.projects().jobs().create(
         parent=f"projects/{PROJECT}",

@@ -16,6 +16,7 @@ from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowFailException
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
+from support.airflow_context import dag_run
 
 from airflow_provider_trainjobs.hooks.staging import StagingError
 from airflow_provider_trainjobs.naming import default_job_id
@@ -210,9 +211,9 @@ def test_the_docs_dag_snippet_runs(storage_conn: dict[str, str], tmp_path: Path)
         client.create_bucket("census-staging")
 
     op = namespace["package"]
-    context: Any = {"run_id": RUN_ID, "params": {}, "ds_nodash": "20250131"}
+    context: Any = {"run_id": RUN_ID, "params": {}, "dag_run": dag_run()}  # the docs template run_after
     op.render_template_fields(context)
     uris = op.execute(context)
 
     assert uris[0] == "gs://shared-deps/dep1-1.0.tar.gz"
-    assert uris[1].startswith("gs://census-staging/census_20250131/") and uris[1].endswith("/trainer-0.1.tar.gz")
+    assert uris[1].startswith("gs://census-staging/census_20250201T000000/") and uris[1].endswith("/trainer-0.1.tar.gz")

@@ -41,6 +41,8 @@ def test_tuning_pushes_the_best_trial_and_logs_progress(
             task_id="final", module_name=TRAINER_MODULE,
             user_args=["--x={{ ti.xcom_pull(task_ids='tune', key='best_trial')['hyperparameters']['x'] }}"],
         )
+        spliced = SubmitTrainingJobOperator(task_id="spliced", module_name=TRAINER_MODULE,
+                                            user_args=["--epochs=1", tune.output["best_trial_args"]])
     store: dict[tuple[str, str], Any] = {}
     context = make_context(tune, store=store)
     job = render_and_execute(tune, context)
@@ -59,6 +61,11 @@ def test_tuning_pushes_the_best_trial_and_logs_progress(
     # a downstream task templates the best value into its user_args
     final.render_template_fields(make_context(final, store=store))
     assert final.user_args == [f"--x={best['hyperparameters']['x']}"]
+    # or takes the ready argument list, spliced into its own
+    assert context["ti"].pushed["best_trial_args"] == [f"--x={best['hyperparameters']['x']}"]
+    spliced.render_template_fields(make_context(spliced, store=store))
+    body = spliced._build_body("spliced_1", ["gs://bkt-1/t.tar.gz"], None)
+    assert body["trainingInput"]["args"] == ["--epochs=1", f"--x={best['hyperparameters']['x']}"]
 
 
 def test_deferred_tuning_logs_progress_while_the_trigger_waits(
@@ -90,6 +97,7 @@ def test_deferred_tuning_logs_progress_while_the_trigger_waits(
     assert f"Job {job_id}: " not in capsys.readouterr().out  # and none again by the operator afterwards
     assert job["state"] == "SUCCEEDED"
     assert float(context["ti"].pushed["best_trial"]["hyperparameters"]["x"]) == 0.3
+    assert context["ti"].pushed["best_trial_args"] == [f"--x={context['ti'].pushed['best_trial']['hyperparameters']['x']}"]
 
 
 def test_a_tuning_job_needs_hyperparameters(unique_dag_id: str, local_conn: Any) -> None:

@@ -314,7 +314,8 @@ def test_custom_container() -> None:
         "command": ["python", "-m", "trainer.task"],
         "args": ["--epochs", "3", "--job-dir", JOB_DIR],
     }
-    assert workers["containerSpec"] == {"imageUri": "gcr.io/p/worker:1", "args": ["--role", "worker"]}
+    assert workers["containerSpec"] == {"imageUri": "gcr.io/p/worker:1",  # as the local ml v1 run gives it
+                                        "args": ["--role", "worker", "--epochs", "3", "--job-dir", JOB_DIR]}
 
 
 def test_worker_without_own_image_runs_the_master_image() -> None:

@@ -6,9 +6,17 @@ The task instance is the only stand-in: it records XCom pushes so tests can read
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 RUN_ID = "manual__2025-02-01T00:00:00+00:00"
+RUN_AFTER = datetime(2025, 2, 1, tzinfo=UTC)
+
+
+def dag_run(run_id: str = RUN_ID) -> SimpleNamespace:
+    """The ``dag_run`` of an Airflow 3 run created by ``airflow dags trigger`` or the REST API: no logical date."""
+    return SimpleNamespace(run_id=run_id, run_after=RUN_AFTER, logical_date=None, conf={})
 
 
 class RecordingTI:
@@ -35,7 +43,7 @@ def make_context(op: Any, run_id: str = RUN_ID, store: dict[tuple[str, str], Any
                  ) -> dict[str, Any]:
     ti = RecordingTI(store, op.task_id)
     return {"run_id": run_id, "ti": ti, "task_instance": ti, "params": op.params, "ds": "2025-02-01",
-            "ds_nodash": "20250201", "dag": op.dag, "task": op}
+            "ds_nodash": "20250201", "dag": op.dag, "task": op, "dag_run": dag_run(run_id)}
 
 
 def render_and_execute(op: Any, context: dict[str, Any]) -> Any:
