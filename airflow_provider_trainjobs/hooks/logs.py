@@ -12,6 +12,7 @@ is not printed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +43,16 @@ def _nanos(timestamp: str) -> int:
             break
         digits += char
     return int(parsed.timestamp()) * 1_000_000_000 + int((digits + "000000000")[:9])
+
+
+def nanos(timestamp: str) -> int:
+    """An RFC 3339 timestamp as integer nanoseconds since the epoch (entries sort by it)."""
+    return _nanos(timestamp)
+
+
+def floor_before(newest: int, window: float) -> str:
+    """The RFC 3339 time ``window`` seconds before ``newest`` (nanoseconds): where a re-read starts."""
+    return _rfc3339(max(newest - int(window * 1_000_000_000), 0))
 
 
 def _rfc3339(nanos: int) -> str:
@@ -130,6 +141,21 @@ def log_filter(job_id: str, cursor: LogCursor) -> str:
     return " AND ".join(parts)
 
 
+def batch_log_filter(shared: list[str], floor: str | None, own: dict[str, str | None]) -> str:
+    """One Cloud Logging filter for many jobs: the ``shared`` log ids from ``floor`` on, each of ``own`` from
+    its own floor (a job still catching up). One id alone gives :func:`log_filter`'s plain AND form."""
+    terms = [f'resource.labels.job_id="{log_id}"' for log_id in shared]
+    shared_term = (terms[0] if len(terms) == 1 else f"({' OR '.join(terms)})") if terms else ""
+    if shared_term and floor:
+        shared_term += f' AND timestamp>="{floor}"'
+    alone = [f'resource.labels.job_id="{log_id}"' + (f' AND timestamp>="{since}"' if since else "")
+             for log_id, since in own.items()]
+    groups = ([shared_term] if shared_term else []) + alone
+    if len(groups) == 1:
+        return f'resource.type="ml_job" AND {groups[0]}'
+    return f'resource.type="ml_job" AND ({" OR ".join(f"({g})" for g in groups)})'
+
+
 def format_entry(entry: dict[str, Any]) -> str:
     """``[master-replica-0] message`` (``[master-replica-0 trial 3] message`` for a tuning trial)."""
     labels = entry.get("labels") or {}
@@ -180,8 +206,9 @@ def entry_level(entry: dict[str, Any]) -> int:
     return _LEVELS.get(str(entry.get("severity") or "INFO").upper(), logging.INFO)
 
 
-def list_entries(client: Any, project: str, filter_: str, *, page_size: int = 1000) -> list[dict[str, Any]]:
-    """All entries matching ``filter_`` in time order, following ``nextPageToken``."""
+def list_entries(client: Any, project: str, filter_: str, *, page_size: int = 1000,
+                 on_page: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    """All entries matching ``filter_`` in time order, following ``nextPageToken`` (``on_page()`` after each)."""
     entries: list[dict[str, Any]] = []
     token: str | None = None
     while True:
@@ -194,6 +221,8 @@ def list_entries(client: Any, project: str, filter_: str, *, page_size: int = 10
         if token:
             body["pageToken"] = token
         response = client.entries().list(body=body).execute(num_retries=0)
+        if on_page is not None:
+            on_page()
         entries.extend(response.get("entries") or [])
         token = response.get("nextPageToken")
         if not token:

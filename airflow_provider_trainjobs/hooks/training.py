@@ -38,7 +38,7 @@ from airflow_provider_trainjobs.hooks.waiting import (
     Sleep,
     Step,
     WaitState,
-    advance,
+    adrive,
     check_wait_args,
     drive,
     wait_steps,
@@ -354,20 +354,13 @@ class TrainingJobHook(TrainJobsBaseHook):
         await self.aget_settings()
         steps = self._steps(job_id, wait_state, stream_logs, poll_interval, grace, cancel_on_deadline,
                             on_progress, log, heartbeat_interval)
-        send: Any = None
-        error: BaseException | None = None
-        while True:
-            done, step = advance(steps, send, error)
-            if done:
-                return cast(dict[str, Any], step)
-            send, error = None, None
-            try:
-                if isinstance(step, Sleep):
-                    await asyncio.sleep(step.seconds)
-                else:
-                    send = await in_executor(self._perform, job_id, step)
-            except Exception as err:
-                error = err
+
+        async def perform(step: Step) -> Any:
+            if isinstance(step, Sleep):
+                return await asyncio.sleep(step.seconds)
+            return await in_executor(self._perform, job_id, step)
+
+        return await adrive(steps, perform)
 
     def _steps(self, job_id: str, wait_state: WaitState | None, stream_logs: bool, poll_interval: float,
                grace: float, cancel_on_deadline: bool, on_progress: Callable[[dict[str, Any]], None] | None,

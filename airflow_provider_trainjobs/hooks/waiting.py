@@ -12,7 +12,7 @@ the loop stops reading logs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from airflow_provider_trainjobs.spec.waiting import (
     WAITING_STATES,
     parse_time,
     service_deadline,
+    span,
 )
 
 DEFAULT_HEARTBEAT = 300.0  # seconds of silence before a "still RUNNING" line
@@ -212,17 +213,6 @@ def heartbeat_line(job: dict[str, Any], now: datetime) -> str:
     return f"{state} for {span((now - parse_time(since)).total_seconds())}, no {limit}"
 
 
-def span(seconds: float) -> str:
-    """A duration the way people say it, to the minute past the first: ``45s``, ``35m``, ``1h30m``, ``7d``."""
-    whole = max(0, int(seconds))
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if not (days or hours or minutes):
-        return f"{secs}s"
-    return "".join([f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""])
-
-
 def conclude(job_id: str, status: WaitStatus, job: dict[str, Any], *, cancel_on_deadline: bool,
              log: Any) -> Generator[Cancel, Any, dict[str, Any]]:
     """What a terminal verdict does: return the SUCCEEDED job, or (after a Cancel step for a deadline the
@@ -342,6 +332,22 @@ def drive(steps: Generator[Step, Any, dict[str, Any]], perform: Callable[[Step],
         send, error = None, None
         try:
             send = perform(step)
+        except Exception as err:
+            error = err
+
+
+async def adrive(steps: Generator[Step, Any, dict[str, Any]], perform: Callable[[Step], Awaitable[Any]]
+                 ) -> dict[str, Any]:
+    """:func:`drive` for an event loop: each step is ``await perform(step)``."""
+    send: Any = None
+    error: BaseException | None = None
+    while True:
+        done, step = advance(steps, send, error)
+        if done:
+            return dict(step)
+        send, error = None, None
+        try:
+            send = await perform(step)
         except Exception as err:
             error = err
 

@@ -53,3 +53,14 @@ def service_deadline(job: dict[str, Any]) -> str | None:
         if pattern.search(message):
             return limit
     return None
+
+
+def span(seconds: float) -> str:
+    """A duration the way people say it, to the minute past the first: ``45s``, ``35m``, ``1h30m``, ``7d``."""
+    whole = max(0, int(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if not (days or hours or minutes):
+        return f"{secs}s"
+    return "".join([f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""])

@@ -1,7 +1,9 @@
 """TrainingJobTrigger: waits for a training job in the triggerer, for deferrable operators and sensors.
 
-A thin shell around ``TrainingJobHook.async_wait_for_job``, the same loop (hooks/waiting.py) the
-sync path runs: same deadlines, same state/log messages, same tolerance of transient errors.
+A thin shell: it registers its job with the process's poller for its connection (hooks/poller.py), which
+refreshes every waiting job with a few batched requests per interval, and runs the same wait loop
+(hooks/waiting.py) the sync path runs on those answers: same deadlines, same state/log messages, same
+tolerance of transient errors. Its kwargs stay plain and serialisable.
 It fires exactly one event: ``{"status": "success"|"error"|"deadline", "limit", "job_id", "job",
 "message", "log_cursor"}``; ``limit`` is "maxWaitTime"/"maxRunningTime" on a deadline event (whether the
 waiter or the service itself cancelled the job) and None otherwise.
@@ -17,8 +19,12 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
 from airflow_provider_trainjobs.hooks.errors import TrainingJobFailed
+from airflow_provider_trainjobs.triggers import log_resume
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from airflow_provider_trainjobs.hooks.logs import LogCursor
     from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 
 # Airflow 3.3's triggerer gives on_kill [triggerer] on_kill_timeout (30s by default) before it gives up;
@@ -110,27 +116,47 @@ class TrainingJobTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait through the hook's async loop and yield exactly one event with the outcome."""
         from airflow_provider_trainjobs.hooks.logs import LogCursor
-        from airflow_provider_trainjobs.hooks.waiting import WaitState, event_for
+        from airflow_provider_trainjobs.hooks.poller import JobPoller
+        from airflow_provider_trainjobs.hooks.waiting import WaitState, check_wait_args, event_for, wait_steps
 
-        cursor = LogCursor.from_dict(self.log_cursor)
+        saved_at = log_resume.cursor_path(getattr(self, "trigger_id", None), self.job_id, self.log_cursor)
+        saved = log_resume.load(saved_at)
+        cursor = LogCursor.from_dict(saved or self.log_cursor)
         cursor.window = self.log_window
         state = WaitState(cursor=cursor, stream_logs=self.stream_logs)
+        if self.stream_logs:
+            self._say_where_tailing_starts(cursor, resumed=saved is not None)
+        checkpoint = _Checkpoint(saved_at, cursor)
         try:
-            job = await self.hook().async_wait_for_job(
-                self.job_id,
-                poll_interval=self.poll_interval,
-                grace=self.grace,
-                cancel_on_deadline=self.cancel_on_deadline,
-                wait_state=state,
-                log=self.log,
-                heartbeat_interval=self.heartbeat_interval,
-            )
+            check_wait_args(self.poll_interval, self.grace, self.heartbeat_interval)
+            hook = self.hook()
+            poller = await JobPoller.for_job(self.gcp_conn_id, self.project_id, self.region, self.backend)
+            steps = wait_steps(self.job_id, state, poll_interval=self.poll_interval, grace=self.grace,
+                               cancel_on_deadline=self.cancel_on_deadline, retry=hook.retry_policy, log=self.log,
+                               heartbeat=self.heartbeat_interval)
+            await hook.aget_settings()  # for a cancel at a deadline, which runs on the executor
+            watch = poller.watch(self.job_id, state, self.poll_interval)
+            try:
+                job = await poller.wait(watch, steps, cancel=lambda: hook.cancel_job(self.job_id),
+                                        checkpoint=checkpoint)
+            finally:
+                poller.unwatch(watch)
             event = event_for(self.job_id, state, job)
         except Exception as err:  # noqa: BLE001 - any failure becomes the one event
             if not isinstance(err, TrainingJobFailed):
                 self.log.exception("Waiting for job %s failed", self.job_id)
             event = event_for(self.job_id, state, error=err)
+        log_resume.forget(saved_at)
         yield TriggerEvent(event)
+
+    def _say_where_tailing_starts(self, cursor: LogCursor, *, resumed: bool) -> None:
+        """One line naming where this trigger's tailing starts, so a repeat after a restart is visible."""
+        if resumed:
+            self.log.info("Job %s: resuming its log lines after %s, where an earlier triggerer stopped",
+                          self.job_id, cursor.timestamp)
+        elif cursor.timestamp:
+            self.log.info("Job %s: log lines from %s on (after the last line printed before deferring)",
+                          self.job_id, cursor.timestamp)
 
     async def on_kill(self) -> None:
         """The user killed the deferred task: cancel the job when ``cancel_on_kill``."""
@@ -139,6 +165,18 @@ class TrainingJobTrigger(BaseTrigger):
             return
         self.log.info("Task killed; cancelling job %s", self.job_id)
         await asyncio.wait_for(self.hook().async_cancel_job(self.job_id), timeout=cancel_timeout())
+
+
+class _Checkpoint:
+    """Saves the cursor (triggers/log_resume.py) whenever it moved since the last save."""
+
+    def __init__(self, path: Path | None, cursor: LogCursor) -> None:
+        self.path, self.cursor, self.last = path, cursor, cursor.timestamp
+
+    def __call__(self) -> None:
+        if self.path is not None and self.cursor.timestamp != self.last:
+            self.last = self.cursor.timestamp
+            log_resume.save(self.path, self.cursor.to_dict())
 
 
 def cancel_timeout() -> float:

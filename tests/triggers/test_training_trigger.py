@@ -171,3 +171,46 @@ async def test_a_triggerer_restart_leaves_the_job_running_and_a_new_trigger_fini
     classpath, kwargs = trigger.serialize()
     (event,) = await events_of(TrainingJobTrigger(**kwargs))
     assert event.payload["status"] == "success" and event.payload["job"]["state"] == "SUCCEEDED"
+
+
+@pytest.mark.asyncio
+async def test_a_trigger_resumed_after_a_restart_does_not_replay_the_lines_already_printed(
+        tiny_package: str, local_conn: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """The rebuilt trigger (same trigger row, same kwargs) goes on after the last line the first one printed,
+    and says once that it resumed."""
+    from airflow_provider_trainjobs.triggers import log_resume
+
+    job_id = unique("trig_resume")
+    TrainingJobHook().create_job(tiny_job(job_id, tiny_package, lines=3, sleep=3))
+    first = trigger_for(job_id)
+    first.trigger_id = 424242
+    waiting = asyncio.create_task(events_of(first))
+    out = ""
+    for _ in range(300):  # until the first trigger printed the trainer's lines (and saved where it stopped)
+        out += capsys.readouterr().out
+        path = log_resume.cursor_path(first.trigger_id, job_id, None)
+        if "tiny line 3 of 3" in out and path is not None and path.exists():
+            break
+        await asyncio.sleep(0.05)
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    _, kwargs = first.serialize()
+    second = TrainingJobTrigger(**kwargs)
+    second.trigger_id = first.trigger_id
+    (event,) = await events_of(second)
+    out += capsys.readouterr().out
+    assert event.payload["status"] == "success"
+    assert [out.count(f"tiny line {n} of 3") for n in (1, 2, 3)] == [1, 1, 1]
+    assert out.count("resuming its log lines after") == 1
+    assert not log_resume.cursor_path(first.trigger_id, job_id, None).exists()  # type: ignore[union-attr]
+
+
+def test_a_cursor_file_that_is_not_a_cursor_is_ignored(tmp_path: Any) -> None:
+    from airflow_provider_trainjobs.triggers import log_resume
+
+    path = tmp_path / "c.json"
+    for text in ("{not json", "[1, 2]", '{"seen": 3}', "\x00\xff"):
+        path.write_text(text, errors="surrogateescape")
+        assert log_resume.load(path) is None
+    log_resume.save(path, {"timestamp": "2024-05-01T12:00:00Z", "seen": {}})
+    assert log_resume.load(path) == {"timestamp": "2024-05-01T12:00:00Z", "seen": {}}
