@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -25,6 +26,7 @@ from airflow_provider_trainjobs.local.control import (
 from airflow_provider_trainjobs.local.jobs_cli import CliError, add_commands, cancel, describe, logs, status
 
 DEFAULT_DATA_DIR = "~/.trainjobs-local"
+DEFAULT_AIRFLOW_URL = "http://localhost:8080"  # where `airflow api-server` listens by default
 LOCK_FILE = "service.lock"  # in the data dir; held (flock) by the one service running on it
 EXAMPLES = """examples:
   eval "$(trainjobs-local up)"          start in the background and export AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT
@@ -115,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
                              epilog=SUB_EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_data_dir(cmd)
         _add_service_options(cmd)
+        cmd.add_argument("--airflow-url", default=DEFAULT_AIRFLOW_URL, metavar="URL",
+                         help="the Airflow UI the console links jobs to, from their airflow_dag_id and"
+                              f" airflow_task_id labels (default {DEFAULT_AIRFLOW_URL}; '' for no links)")
         if name == "up":  # unset unless given: a given port must match a service already running
             cmd.set_defaults(port=None, storage_port=None)
         if name == "serve":
@@ -160,6 +165,15 @@ def serve(args: argparse.Namespace) -> int:
         print(f"trainjobs-local: --data-dir {data_dir}: another trainjobs-local service{_lock_holder(data_dir)}"
               " already runs on this data dir; stop it or choose another --data-dir", file=sys.stderr, flush=True)
         return 1
+    from airflow_provider_trainjobs.local import console
+
+    airflow_url = args.airflow_url.strip()
+    if airflow_url and not re.fullmatch(r"https?://[^\s\"'<>]+", airflow_url):
+        lock.close()
+        print(f"trainjobs-local: --airflow-url {airflow_url!r}: must be an http:// or https:// URL, or ''",
+              file=sys.stderr, flush=True)
+        return 1
+    console.SETTINGS.airflow_url = airflow_url
     try:
         return _serve_locked(args, data_dir)
     finally:

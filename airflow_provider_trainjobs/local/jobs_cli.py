@@ -13,10 +13,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_trainjobs.local.control import PROJECT, running_service
+from airflow_provider_trainjobs.local.index_page import age
 
 NOT_RUNNING = 3  # exit status of `status` (and of the API commands) when no service runs on the data dir
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED",
@@ -33,19 +35,6 @@ class CliError(Exception):
 
 def _data_dir(args: argparse.Namespace) -> Path:
     return Path(args.data_dir).expanduser().resolve()
-
-
-def _age(create_time: str, now: float) -> str:
-    from airflow_provider_trainjobs.local.store import parse_rfc3339
-
-    try:
-        seconds = max(0, int(now - parse_rfc3339(create_time)))
-    except ValueError:
-        return ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _trials(job: dict[str, Any]) -> str:
@@ -72,14 +61,14 @@ def _stored_jobs(data_dir: Path) -> list[tuple[str, dict[str, Any]]]:
 def status_report(data_dir: Path) -> dict[str, Any]:
     """What ``status --json`` prints: the data dir, whether (and where) its service runs, and its jobs."""
     state = running_service(data_dir)
-    now = time.time()
+    now = datetime.now(UTC)
     report: dict[str, Any] = {"data_dir": str(data_dir), "running": state is not None}
     if state is not None:
         report.update(pid=state["pid"], api_endpoint=f"http://127.0.0.1:{state['port']}",
                       storage_endpoint=f"http://127.0.0.1:{state['storage_port']}")
     report["jobs"] = [
         {"project": project, "jobId": job["jobId"], "state": job.get("state", ""),
-         "createTime": job.get("createTime", ""), "age": _age(str(job.get("createTime", "")), now),
+         "createTime": job.get("createTime", ""), "age": age(job.get("createTime"), now),
          "trials": _trials(job), "labels": job.get("labels") or {}}
         for project, job in _stored_jobs(data_dir)
     ]
