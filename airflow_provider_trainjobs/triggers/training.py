@@ -3,7 +3,8 @@
 A thin shell: it registers its job with the process's poller for its connection (hooks/poller.py), which
 refreshes every waiting job with a few batched requests per interval, and runs the same wait loop
 (hooks/waiting.py) the sync path runs on those answers: same deadlines, same state/log messages, same
-tolerance of transient errors. Its kwargs stay plain and serialisable.
+tolerance of transient errors. Its kwargs stay plain and serialisable; where its log tailing stands is
+saved on the triggerer's disk (triggers/log_resume.py), so a restarted triggerer does not print it again.
 It fires exactly one event: ``{"status": "success"|"error"|"deadline", "limit", "job_id", "job",
 "message", "log_cursor"}``; ``limit`` is "maxWaitTime"/"maxRunningTime" on a deadline event (whether the
 waiter or the service itself cancelled the job) and None otherwise.
@@ -114,7 +115,7 @@ class TrainingJobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Wait through the hook's async loop and yield exactly one event with the outcome."""
+        """Wait through the process's poller (the shared wait loop on its answers); yield exactly one event."""
         from airflow_provider_trainjobs.hooks.logs import LogCursor
         from airflow_provider_trainjobs.hooks.poller import JobPoller
         from airflow_provider_trainjobs.hooks.waiting import WaitState, check_wait_args, event_for, wait_steps
@@ -157,6 +158,8 @@ class TrainingJobTrigger(BaseTrigger):
         elif cursor.timestamp:
             self.log.info("Job %s: log lines from %s on (after the last line printed before deferring)",
                           self.job_id, cursor.timestamp)
+        else:
+            self.log.info("Job %s: log lines from the start of its log", self.job_id)
 
     async def on_kill(self) -> None:
         """The user killed the deferred task: cancel the job when ``cancel_on_kill``."""
