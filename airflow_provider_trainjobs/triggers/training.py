@@ -13,7 +13,7 @@ waiter or the service itself cancelled the job) and None otherwise.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -41,6 +41,8 @@ class TrainingJobTrigger(BaseTrigger):
     :param log_window: seconds of log re-read before the newest line printed, so entries that reach
         Cloud Logging late are still printed (once).
     :param heartbeat_interval: seconds of silence before a "still RUNNING" line (0: none).
+    :param impersonation_chain: service account(s) to impersonate, as for the hooks (Google's rule: the
+        last one is the target); triggers with different chains do not share a poller.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class TrainingJobTrigger(BaseTrigger):
         max_retries: int = 5,
         retry_delay: float = 1.0,
         heartbeat_interval: float = 300.0,
+        impersonation_chain: str | Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -77,6 +80,8 @@ class TrainingJobTrigger(BaseTrigger):
         self.max_retries = max_retries
         self.retry_delay = retry_delay
         self.heartbeat_interval = heartbeat_interval
+        self.impersonation_chain = (impersonation_chain if impersonation_chain is None or isinstance(
+            impersonation_chain, str) else list(impersonation_chain))  # kwargs stay JSON
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and the kwargs that rebuild this trigger."""
@@ -98,6 +103,7 @@ class TrainingJobTrigger(BaseTrigger):
                 "max_retries": self.max_retries,
                 "retry_delay": self.retry_delay,
                 "heartbeat_interval": self.heartbeat_interval,
+                "impersonation_chain": self.impersonation_chain,
             },
         )
 
@@ -112,6 +118,7 @@ class TrainingJobTrigger(BaseTrigger):
             region=self.region,
             max_retries=self.max_retries,
             retry_delay=self.retry_delay,
+            impersonation_chain=self.impersonation_chain,
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -131,7 +138,8 @@ class TrainingJobTrigger(BaseTrigger):
         try:
             check_wait_args(self.poll_interval, self.grace, self.heartbeat_interval)
             hook = self.hook()
-            poller = await JobPoller.for_job(self.gcp_conn_id, self.project_id, self.region, self.backend)
+            poller = await JobPoller.for_job(self.gcp_conn_id, self.project_id, self.region, self.backend,
+                                             self.impersonation_chain)
             steps = wait_steps(self.job_id, state, poll_interval=self.poll_interval, grace=self.grace,
                                cancel_on_deadline=self.cancel_on_deadline, retry=hook.retry_policy, log=self.log,
                                heartbeat=self.heartbeat_interval)
