@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from airflow_provider_trainjobs.local.engine import Engine
 from airflow_provider_trainjobs.local.filters import FilterError, parse_job_filter
-from airflow_provider_trainjobs.local.job_pages import conjunction_terms, list_where
+from airflow_provider_trainjobs.local.job_pages import after_seq, conjunction_terms, list_where
 from airflow_provider_trainjobs.local.store import Store
 
 PROJECT = "local-project"
@@ -96,3 +96,13 @@ def test_sql_text_in_a_filter_is_a_value(engine: Engine, tmp_path: Path) -> None
     text = "labels.team=\"'); DELETE FROM jobs; --\" jobId:\"x' OR '1'='1*\""
     assert _walk(engine, text, 10) == []
     assert len(engine.list(PROJECT)) == 40
+
+
+@pytest.mark.parametrize("token", ["x", "-1", "1" * 19, "1.5", "١٢"])
+def test_a_page_token_this_service_did_not_issue_is_refused_naming_it(token: str) -> None:
+    with pytest.raises(ValueError, match="pageToken"):
+        after_seq(token)
+
+
+def test_a_page_token_carries_the_last_sequence_number() -> None:
+    assert (after_seq(None), after_seq(""), after_seq("42")) == (0, 0, 42)
