@@ -161,13 +161,13 @@ class TrainingJobTrigger(BaseTrigger):
     def _say_where_tailing_starts(self, cursor: LogCursor, *, resumed: bool) -> None:
         """One line naming where this trigger's tailing starts, so a repeat after a restart is visible."""
         if resumed:
-            self.log.info("Job %s: resuming its log lines after %s, where an earlier triggerer stopped",
+            self.log.info("Resuming the log lines of job %s after %s, where an earlier triggerer stopped",
                           self.job_id, cursor.timestamp)
         elif cursor.timestamp:
-            self.log.info("Job %s: log lines from %s on (after the last line printed before deferring)",
+            self.log.info("Log lines of job %s from %s on (after the last line printed before deferring)",
                           self.job_id, cursor.timestamp)
         else:
-            self.log.info("Job %s: log lines from the start of its log", self.job_id)
+            self.log.info("Log lines of job %s from the start of its log", self.job_id)
 
     async def on_kill(self) -> None:
         """The user killed the deferred task: cancel the job when ``cancel_on_kill``."""
