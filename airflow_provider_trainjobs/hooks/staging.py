@@ -67,8 +67,8 @@ class StagingHook(TrainJobsBaseHook):
     """
 
     def __init__(self, gcp_conn_id: str = DEFAULT_CONN_ID, *, project_id: str | None = None,
-                 chunk_size: int | None = None) -> None:
-        super().__init__(gcp_conn_id, project_id=project_id)
+                 chunk_size: int | None = None, impersonation_chain: str | Sequence[str] | None = None) -> None:
+        super().__init__(gcp_conn_id, project_id=project_id, impersonation_chain=impersonation_chain)
         if chunk_size is not None and (chunk_size <= 0 or chunk_size % _CHUNK_ALIGNMENT):
             raise StagingError(f"chunk_size: must be a positive multiple of 256 KiB, got {chunk_size}")
         self.chunk_size = chunk_size
