@@ -73,6 +73,7 @@ def run() -> str:
             path = Path(tmp) / name
             path.write_text(text, encoding="utf-8")
             seconds, outcome = _time(path)
+            outcome = outcome.replace(tmp, "<tmp>")  # no path of the measuring machine in the docs
             worst = max(worst, seconds)
             lines.append(f"| {label} | {path.stat().st_size:,} B | {seconds * 1000:.1f} ms | {outcome} |")
     verdict = "met" if worst <= GOAL_S else "NOT met"
