@@ -328,6 +328,7 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
             poll_interval=self.poll_interval,
             grace=self.deadline_grace,
             cancel_on_kill=self.cancel_on_kill,
+            impersonation_chain=self.impersonation_chain,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
