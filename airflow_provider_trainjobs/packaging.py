@@ -1,8 +1,9 @@
 """Build a trainer's source distribution the way ``gcloud ai-platform jobs submit training --package-path`` does.
 
 ``setup.py`` is looked for in the parent of the package dir as given (a symlinked package dir is looked up beside
-the link, as gcloud does); without one a minimal ``setup.py`` holding only that package is generated; a
-``pyproject.toml``-only parent is built with its own backend. The build runs in a subprocess in a temporary
+the link, as gcloud does); a ``pyproject.toml`` project is built with its own backend, a ``setup.cfg`` project
+through a ``setup()`` shim (:mod:`~airflow_provider_trainjobs.packaging_project`); only with no project at all is
+a minimal ``setup.py`` holding only that package generated. The build runs in a subprocess in a temporary
 build dir holding a copy of the package and of the project root's other files and dirs, so a ``setup.py`` that
 writes there writes into the copy. One case still reaches the user's tree: when the root's other dirs and files
 add up to more than :data:`COPY_BUDGET_BYTES`, the largest are symlinked instead of copied (each one logged as a
@@ -28,6 +29,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from airflow_provider_trainjobs.packaging_project import (
+    SETUP_SHIM,
+    ProjectKind,
+    has_project_files,
+    project_kind,
+)
 from airflow_provider_trainjobs.processes import kill_tree, new_marker
 
 log = logging.getLogger(__name__)
@@ -104,13 +111,18 @@ class BuiltPackage:
 class PackageSource:
     """A checked ``package_path``: the package dir, the project root (its parent) and how it will be built.
 
-    ``tarball_name`` is the sdist's file name when it is known before building (generated ``setup.py``:
-    ``<name>-0.0.0.tar.gz``), else None (the project's own ``setup.py``/``pyproject.toml`` decides it).
+    ``kind`` is :func:`~airflow_provider_trainjobs.packaging_project.project_kind` of the root. ``tarball_name``
+    is the sdist's file name when it is known before building (generated ``setup.py``: ``<name>-0.0.0.tar.gz``),
+    else None (the project's own ``setup.py``/``pyproject.toml``/``setup.cfg`` decides it).
     """
 
     package_dir: Path
     root: Path
-    generated_setup: bool
+    kind: ProjectKind
+
+    @property
+    def generated_setup(self) -> bool:
+        return self.kind == "generated"
 
     @property
     def tarball_name(self) -> str | None:
@@ -132,13 +144,13 @@ def check_package_path(package_path: str | os.PathLike[str]) -> PackageSource:
             f"package_path {str(package_path)!r} has no __init__.py: the trainer must be a Python package"
         )
     root = package_dir.parent
-    generated = not (root / "setup.py").is_file() and not (root / "pyproject.toml").is_file()
-    if generated and not package_dir.name.isidentifier():
+    kind = project_kind(root)
+    if kind == "generated" and not package_dir.name.isidentifier():
         raise PackagingError(
             f"package_path {str(package_path)!r}: without a setup.py the directory name must be a valid "
             f"Python package name (letters, digits, underscores), got {package_dir.name!r}"
         )
-    return PackageSource(package_dir, root, generated)
+    return PackageSource(package_dir, root, kind)
 
 
 def build_training_package(package_path: str | os.PathLike[str], output_dir: str | os.PathLike[str] | None = None
@@ -158,14 +170,17 @@ def build_training_package(package_path: str | os.PathLike[str], output_dir: str
         dist = Path(tmp) / "dist"
         dist.mkdir()
         try:
-            if generated:
-                # Only the package goes into the build dir, next to a generated setup.py (never written to the
-                # user's tree).
+            if generated and not has_project_files(root):
+                # No project at all: only the package goes into the build dir, next to a generated setup.py
+                # (never written to the user's tree).
                 work.mkdir()
                 _copy_tree(package_dir.resolve(), work / package_dir.name)
-                (work / "setup.py").write_text(_GENERATED_SETUP.format(name=package_dir.name), encoding="utf-8")
             else:
                 _mirror_project(root, package_dir, work)
+            if generated:  # beside a mirrored MANIFEST.in/setup.cfg too, which setuptools then still applies
+                (work / "setup.py").write_text(_GENERATED_SETUP.format(name=package_dir.name), encoding="utf-8")
+            elif source.kind == "setup.cfg":  # setuptools reads name, version, dependencies from setup.cfg
+                (work / "setup.py").write_text(SETUP_SHIM, encoding="utf-8")
         except (OSError, shutil.Error) as err:
             raise PackagingError(f"package_path {str(package_path)!r}: cannot prepare the build: {err}") from err
         raw = _run_build(work, dist, Path(tmp) / "build.log", use_setup_py=(work / "setup.py").is_file(),
