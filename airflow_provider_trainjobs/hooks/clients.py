@@ -56,6 +56,9 @@ class _Unbound:
     def request(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a shared discovery client sent a request without a hook's http (use Bound)")
 
+    def close(self) -> None:
+        """Nothing to close: the connections belong to the hooks' pools."""
+
 
 def new_http(credentials: Credentials, timeout: float) -> Any:
     """An ``AuthorizedHttp`` over an httplib2 ``Http`` that sends a non-idempotent request at most once."""

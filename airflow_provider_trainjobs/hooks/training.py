@@ -21,6 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, ON_CONFLICT, TrainJobsBaseHook
+from airflow_provider_trainjobs.hooks.create import create_once, spec_differences
 from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError, unreachable
 from airflow_provider_trainjobs.hooks.executor import in_executor
 from airflow_provider_trainjobs.hooks.logs import LogCursor, format_entry, list_entries
@@ -190,7 +191,7 @@ class TrainingJobHook(TrainJobsBaseHook):
         existing, existed, retried = self._create_or_existing(job, executor_image_uri)
         if not existed:
             return existing  # the create's own answer: no GET after it
-        differences = _spec_differences(existing, job)
+        differences = spec_differences(existing, job)
         if retried and not differences:
             # Our first POST created the job but its answer was lost; the retry met our own job.
             self.log.info("Job %s was created by this call (its first answer was lost): attached to it", job_id)
@@ -209,43 +210,15 @@ class TrainingJobHook(TrainJobsBaseHook):
                 self.log.info("Job %s exists with a different spec (%s): created %s",
                               job_id, ", ".join(differences), candidate["jobId"])
                 return existing
-            if not _spec_differences(existing, candidate):
+            if not spec_differences(existing, candidate):
                 self.log.info("Job %s already exists with the same spec: attached to it", candidate["jobId"])
                 return existing
         raise JobSpecConflict(job_id, [*differences, f"and {job_id}_1..{job_id}_{MAX_SUFFIX} all taken"])
 
     def _create_or_existing(self, job: dict[str, Any], executor_image_uri: str | None
                             ) -> tuple[dict[str, Any], bool, bool]:
-        """Create the job: ``(view, existed, retried)``: the created job's view (from the create's answer), or
-        the existing one's, where ``retried`` says a create was sent more than once in this call (so the job
-        may be this call's own).
-
-        A create whose outcome is unknown (lost answer, 429, 5xx) is never simply sent again: the job is
-        looked up first (by jobId on ml v1, by label and displayName on Vertex), and found means taken.
-        """
-        job_id = job["jobId"]
-        backend = self.jobs
-        attempts = 0
-
-        def once() -> tuple[dict[str, Any], bool]:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:
-                found = backend.find(job)
-                if found is not None:
-                    return found, True
-            return backend.create(job, executor_image_uri), False
-
-        try:
-            existing = backend.find_before_create(job)
-            if existing is not None:
-                return existing, True, False
-            view, found = call_with_retries(once, what=f"creating job {job_id}", policy=self.retry_policy)
-            return view, found, found
-        except TrainingJobApiError as err:
-            if err.status != 409:
-                raise
-        return self.get_job(job_id), True, attempts > 1
+        """``(view, existed, retried)`` of creating ``job`` once (hooks/create.py)."""
+        return create_once(self.jobs, job, executor_image_uri, policy=self.retry_policy, get=self.get_job)
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """The job's current neutral view."""
@@ -412,18 +385,4 @@ class _Entries:
 
     def execute(self, num_retries: int = 0) -> list[dict[str, Any]]:
         return list_entries(self._client, self._project, self._filter)
-
-
-def _spec_differences(existing: dict[str, Any], job: dict[str, Any]) -> list[str]:
-    """Fields in which ``job`` differs from the ``existing`` job; empty when the fingerprints match."""
-    from airflow_provider_trainjobs.spec import job_fingerprint
-
-    if job_fingerprint(existing) == job_fingerprint(job):
-        return []
-    ours = job.get("trainingInput") or {}
-    theirs = existing.get("trainingInput") or {}
-    fields = sorted(f"trainingInput.{k}" for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
-    if (job.get("labels") or {}) != (existing.get("labels") or {}):
-        fields.append("labels")
-    return fields or ["trainingInput"]
 

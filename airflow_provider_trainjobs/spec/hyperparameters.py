@@ -58,21 +58,21 @@ def check_hyperparameters(spec: Any, field: str = "trainingInput.hyperparameters
 
     max_trials = as_int(spec.get("maxTrials", 1))
     if max_trials is not None and max_trials < 1:
-        problems.append((f"{field}.maxTrials", f"must be 1 or more, got {max_trials}"))
+        problems.append((f"{field}.maxTrials", f"must be 1 or more, got {show(max_trials)}"))
     parallel = as_int(spec.get("maxParallelTrials", 1))
     if parallel is not None:
         if parallel < 1:
-            problems.append((f"{field}.maxParallelTrials", f"must be 1 or more, got {parallel}"))
+            problems.append((f"{field}.maxParallelTrials", f"must be 1 or more, got {show(parallel)}"))
         elif max_trials is not None and max_trials >= 1 and parallel > max_trials:
             problems.append(
                 (
                     f"{field}.maxParallelTrials",
-                    f"{parallel} is more than maxTrials ({max_trials}); it must be ≤ maxTrials",
+                    f"{show(parallel)} is more than maxTrials ({show(max_trials)}); it must be ≤ maxTrials",
                 )
             )
     failed = as_int(spec.get("maxFailedTrials", 0))
     if failed is not None and failed < 0:
-        problems.append((f"{field}.maxFailedTrials", f"must be 0 or more, got {failed}"))
+        problems.append((f"{field}.maxFailedTrials", f"must be 0 or more, got {show(failed)}"))
 
     resume = spec.get("resumePreviousJobId")
     if resume:
