@@ -28,6 +28,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from airflow_provider_trainjobs.packaging_project import (
     SETUP_SHIM,
@@ -44,6 +45,8 @@ __all__ = ["BuiltPackage", "PackageSource", "PackagingError", "build_training_pa
 # 1980-01-01: the earliest time zip-based tools accept; every member of the tarball gets it.
 REPRODUCIBLE_MTIME = 315532800
 BUILD_TIMEOUT_SECONDS = 600
+# The one compression pass (setup.py writes a plain .tar): gzip's default level, as fast as it is reproducible.
+GZIP_LEVEL = 6
 # The project root's dirs and files beside the package are copied into the build dir up to this many bytes in
 # all (each file counted as at least 4 KiB, so many small files count too); beyond it the largest are linked.
 COPY_BUDGET_BYTES = 64 * 1024 * 1024
@@ -185,7 +188,7 @@ def build_training_package(package_path: str | os.PathLike[str], output_dir: str
             raise PackagingError(f"package_path {str(package_path)!r}: cannot prepare the build: {err}") from err
         raw = _run_build(work, dist, Path(tmp) / "build.log", use_setup_py=(work / "setup.py").is_file(),
                          package_path=str(package_path))
-        target = out_dir / raw.name
+        target = out_dir / (raw.name + ".gz" if raw.suffix == ".tar" else raw.name)
         digest = _repack(raw, target)
     return BuiltPackage(path=target, sha256=digest, generated_setup=generated)
 
@@ -310,7 +313,7 @@ def _run_build(work: Path, dist: Path, log_path: Path, *, use_setup_py: bool, pa
 
     Output goes to ``log_path``, not a pipe: a child the build leaves behind cannot hang the wait on it."""
     if use_setup_py:
-        cmd = [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(dist), "--formats=gztar"]
+        cmd = [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(dist), "--formats=tar"]
     else:
         cmd = [sys.executable, "-c", _PEP517_RUNNER, str(dist)]
     key, value = new_marker(_BUILD_MARKER)
@@ -339,18 +342,36 @@ def _run_build(work: Path, dist: Path, log_path: Path, *, use_setup_py: bool, pa
         raise PackagingError(f"building {package_path!r} took longer than {BUILD_TIMEOUT_SECONDS}s and was stopped;"
                              f" last output:\n{tail}")
     what = "setup.py sdist" if use_setup_py else "the pyproject.toml build backend"
-    tarballs = sorted(dist.glob("*.tar.gz"))
+    tarballs = sorted(dist.glob("*.tar" if use_setup_py else "*.tar.gz"))
     if proc.returncode != 0 or len(tarballs) != 1:
-        reason = f"exited with {proc.returncode}" if proc.returncode else f"produced {len(tarballs)} .tar.gz files"
+        reason = f"exited with {proc.returncode}" if proc.returncode else f"produced {len(tarballs)} sdist files"
         raise PackagingError(f"building {package_path!r} with {what} failed ({reason}); last output:\n{tail}")
     return tarballs[0]
 
 
+class _HashingWriter:
+    """A write-only file that hashes what passes through it, so the sha256 needs no second read."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
 def _repack(source: Path, target: Path) -> str:
-    """Rewrite a tarball with sorted members, fixed times/owners/modes and a fixed gzip header; return sha256."""
+    """Write ``source`` (a ``.tar``, or a ``.tar.gz`` from a PEP 517 backend) to ``target`` as a reproducible
+    ``.tar.gz``: sorted members, fixed times/owners/modes, a gzip header without a time, compressed once while
+    being hashed. Returns the sha256 of the written bytes."""
     partial = target.with_name(target.name + ".partial")
-    with tarfile.open(source, "r:gz") as tin, open(partial, "wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+    with tarfile.open(source, "r:*") as tin, open(partial, "wb") as raw:
+        writer = _HashingWriter(raw)
+        with gzip.GzipFile(filename="", mode="wb", fileobj=writer, mtime=0, compresslevel=GZIP_LEVEL) as gz:
             with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tout:
                 for member in sorted(tin.getmembers(), key=lambda m: m.name):
                     member.mtime = REPRODUCIBLE_MTIME
@@ -361,8 +382,4 @@ def _repack(source: Path, target: Path) -> str:
                     member.mode = 0o755 if executable else 0o644
                     tout.addfile(member, tin.extractfile(member) if member.isfile() else None)
     os.replace(partial, target)
-    digest = hashlib.sha256()
-    with open(target, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return writer.digest.hexdigest()
