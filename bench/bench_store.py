@@ -29,6 +29,8 @@ GOAL_CREATE_MS = 10.0
 GOAL_WALK_S = 2.0
 GOAL_IDLE_CPU = 0.02
 IDLE_SECONDS = 5.0
+FLOOD_CAP = 1000
+FLOOD_LINES = 200_000
 
 
 def _body(job_id: str) -> dict[str, Any]:
@@ -112,6 +114,41 @@ def _idle_cpu(service: ServiceProcess) -> float:
     return (_cpu_seconds(service.proc.pid) - before) / IDLE_SECONDS
 
 
+def _log_costs(tmp: Path) -> list[str]:
+    """Per-line cost of a trainer's output (one line per call, as it arrives) with N lines already stored,
+    and of lines past the cap; the database size after a 200,000-line flood under a 1,000-line cap."""
+    from airflow_provider_trainjobs.local.store import LogCap, Store
+
+    row = ("INFO", "master-replica-0", None, "step 123 loss=0.4321 accuracy=0.8765 " + "x" * 40)
+    store = Store(tmp / "levels.db")  # the default cap
+    lines = []
+    for level in (1, 100, 1000):
+        store.add_logs(PROJECT, f"job{level}", [row] * level)
+        started = time.perf_counter()
+        for _ in range(200):
+            store.add_logs(PROJECT, f"job{level}", [row])
+        lines.append(f"| {level:,} | {(time.perf_counter() - started) / 200 * 1e6:.0f} µs |")
+    store.close()
+    store = Store(tmp / "logs.db", LogCap(max_entries=FLOOD_CAP, max_bytes=10**9))
+    started = time.perf_counter()
+    for _ in range(FLOOD_LINES):
+        store.add_logs(PROJECT, "flood", [row])
+    flood_s = time.perf_counter() - started
+    store.end_logs(PROJECT, "flood")
+    kept = len(store.logs(PROJECT, "flood", limit=10 * FLOOD_CAP))
+    store.close()
+    size = sum(p.stat().st_size for p in tmp.glob("logs.db*")) / 1e6
+    return [
+        "| lines already stored | cost per line stored |",
+        "|---|---|",
+        *lines,
+        "",
+        f"A trainer printing {FLOOD_LINES:,} lines under `--max-log-entries {FLOOD_CAP:,}`: {kept:,} rows kept "
+        f"(the cap and one truncation entry), {flood_s / FLOOD_LINES * 1e6:.0f} µs per line, database "
+        f"{size:.1f} MB in all.",
+    ]
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -138,6 +175,7 @@ def run() -> str:
         engine = _engine(service.data_dir)
         walk_engine, seen_engine = _walk_engine(engine)
         engine.store.close()
+        log_lines = _log_costs(Path(tmp))
     return "\n".join([
         "## Store: cost per request as the number of jobs grows",
         "",
@@ -159,6 +197,10 @@ def run() -> str:
         f"{walk_engine:.2f} s (goal ≤ {GOAL_WALK_S:.0f} s: {_verdict(walk_engine <= GOAL_WALK_S)})",
         f"- the same walk over HTTP (`projects.jobs.list`, {seen_http:,} jobs): {walk_http:.2f} s "
         f"(goal ≤ {GOAL_WALK_S:.0f} s: {_verdict(walk_http <= GOAL_WALK_S)})",
+        "",
+        "### Trainer log lines (`Store.add_logs`, in process)",
+        "",
+        *log_lines,
     ])
 
 

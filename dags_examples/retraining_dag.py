@@ -22,7 +22,6 @@ from airflow_provider_trainjobs.operators import (
 
 HERE = Path(__file__).resolve().parent
 TRAINER_APP = HERE / "trainer_app"
-BEST = "ti.xcom_pull(task_ids='tune', key='best_trial')['hyperparameters']"
 DATA = "{{ ti.xcom_pull(task_ids='prepare_data') }}"
 # Every Airflow 3 run has run_after; runs from `airflow dags trigger` or the REST API have no logical date.
 RUN_STAMP = "{{ dag_run.run_after | ts_nodash }}"  # e.g. 20250106T093000
@@ -83,12 +82,8 @@ with DAG(
         job_dir=f"{RUN_DIR}/final",
         runtime_version="2.11",  # the prebuilt training container on Vertex AI
         python_version="3.7",
-        user_args=[
-            f"--train-data={DATA}",
-            "--num-epochs={{ params.epochs }}",
-            "--learning-rate={{ " + BEST + "['learning_rate'] }}",
-            "--hidden-units={{ " + BEST + "['hidden_units'] }}",
-        ],
+        # the best trial's values as the trials received them: ["--learning_rate=0.25", "--hidden_units=30"]
+        user_args=[f"--train-data={DATA}", "--num-epochs={{ params.epochs }}", tune.output["best_trial_args"]],
         deferrable=True,
         poll_interval=2.0,
     )

@@ -9,7 +9,9 @@ Google client libraries are imported inside methods so DAG files that import ope
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -25,6 +27,32 @@ DEFAULT_CONN_ID = "google_cloud_default"
 # What a create does when the job id exists with another spec (TrainingJobHook.create_job, the operators).
 ON_CONFLICT = ("attach", "fail", "suffix")
 _EXTRA_PREFIXES = ("", "extra__trainjobs__", "extra__google_cloud_platform__")
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+log = logging.getLogger(__name__)
+
+
+def impersonation_chain_of(chain: str | Sequence[str] | None, *, what: str = "impersonation_chain"
+                           ) -> tuple[str, ...]:
+    """``impersonation_chain`` as a tuple of service accounts, the last one the target (Google's rule).
+
+    A string is one account; a sequence is a chain in which each account grants the Token Creator role to
+    the one before it, the first to the caller. Whitespace is stripped; None, ``""`` and ``[]`` mean none.
+    Raises ValueError naming the entry that is not a service account email.
+    """
+    if chain is None:
+        return ()
+    entries = [chain] if isinstance(chain, str) else list(chain)
+    if isinstance(chain, str) and not chain.strip():
+        return ()
+    accounts: list[str] = []
+    for index, entry in enumerate(entries):
+        text = entry.strip() if isinstance(entry, str) else ""
+        label = what if isinstance(chain, str) else f"{what}[{index}]"
+        if "@" not in text or any(c.isspace() for c in text):
+            raise ValueError(f"{label}: must be a service account email (name@project.iam.gserviceaccount.com); "
+                             f"got {entry!r}")
+        accounts.append(text)
+    return tuple(accounts)
 
 
 def _is_loopback(url: str | None) -> bool:
@@ -45,6 +73,7 @@ class ConnectionSettings:
     storage_endpoint: str | None = None
     logging_endpoint: str | None = None
     executor_image_uri: str | None = None
+    impersonation_chain: tuple[str, ...] = ()
     key_path: str | None = None
     keyfile_dict: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -76,6 +105,9 @@ def settings_from_extras(extras: dict[str, Any]) -> ConnectionSettings:
     if backend not in BACKENDS:
         raise ValueError(f"connection extra 'backend' must be one of {', '.join(BACKENDS)}; got {backend!r}")
     api_endpoint = get("api_endpoint")
+    chain = get("impersonation_chain")
+    if isinstance(chain, str):  # the connection form's field: comma-separated, as in Google's provider
+        chain = [part for part in (p.strip() for p in chain.split(",")) if part]
     # The local service answers Cloud Logging on its API port; Google's APIs never share a host.
     logging_endpoint = get("logging_endpoint") or (api_endpoint if _is_loopback(api_endpoint) else None)
     return ConnectionSettings(
@@ -86,6 +118,7 @@ def settings_from_extras(extras: dict[str, Any]) -> ConnectionSettings:
         storage_endpoint=get("storage_endpoint"),
         logging_endpoint=logging_endpoint,
         executor_image_uri=get("executor_image_uri"),
+        impersonation_chain=impersonation_chain_of(chain, what="connection extra 'impersonation_chain'"),
         key_path=get("key_path"),
         keyfile_dict=keyfile,
     )
@@ -110,12 +143,14 @@ class TrainJobsBaseHook(BaseHook):
         project_id: str | None = None,
         backend: str | None = None,
         region: str | None = None,
+        impersonation_chain: str | Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.gcp_conn_id = gcp_conn_id
         self._project_override = project_id
         self._backend_override = backend
         self._region_override = region
+        self._impersonation_override = impersonation_chain_of(impersonation_chain)
         self._settings: ConnectionSettings | None = None
 
     def _apply_overrides(self, settings: ConnectionSettings) -> ConnectionSettings:
@@ -129,6 +164,7 @@ class TrainJobsBaseHook(BaseHook):
             project_id=self._project_override or settings.project_id,
             backend=backend,
             region=self._region_override or settings.region,
+            impersonation_chain=self._impersonation_override or settings.impersonation_chain,
         )
 
     def use_region(self, region: str) -> None:
@@ -197,12 +233,35 @@ def _adc_project() -> str | None:
 
 
 def credentials_for(settings: ConnectionSettings) -> Credentials:
-    """Resolve credentials without ever logging them (shared by the sync and async paths)."""
+    """Resolve credentials without ever logging them (shared by the sync and async paths).
+
+    Anonymous for a local endpoint, else the connection's key, else ADC; with an ``impersonation_chain``
+    those are the source credentials of google-auth's impersonated credentials for the chain's last account
+    (the others are its delegates), as Google's provider does. The local service needs no identity: there the
+    chain is only logged.
+    """
+    chain = settings.impersonation_chain
     if settings.is_local:
         from google.auth.credentials import AnonymousCredentials
 
+        if chain:
+            log.info("impersonation_chain %s recorded; the local service takes anonymous requests, so it is not "
+                     "used", " -> ".join(chain))
         return AnonymousCredentials()  # type: ignore[no-untyped-call]
-    scopes = ["https://www.googleapis.com/auth/cloud-platform"]
+    source = _source_credentials(settings)
+    if not chain:
+        return source
+    from google.auth import impersonated_credentials
+
+    return impersonated_credentials.Credentials(  # type: ignore[no-untyped-call]
+        source_credentials=source, target_principal=chain[-1], delegates=list(chain[:-1]) or None,
+        target_scopes=list(SCOPES),
+    )
+
+
+def _source_credentials(settings: ConnectionSettings) -> Credentials:
+    """The connection's key (``keyfile_dict``, else ``key_path``), else Application Default Credentials."""
+    scopes = list(SCOPES)
     if settings.keyfile_dict:
         from google.oauth2 import service_account
 

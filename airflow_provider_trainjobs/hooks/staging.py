@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from google.cloud.storage import Blob, Client
 
 # The planning names are re-exported: they lived here before airflow_provider_trainjobs.staging_plan.
-__all__ = ["MAX_PACKAGE_URIS", "PACKAGE_SUFFIXES", "StagedObject", "cache_object_name", "StagingArgs", "StagingError", "StagingHook",
-           "StagingPlan", "check_staging_args", "digest_staging", "plan_staging", "staging_prefix"]
+__all__ = ["MAX_PACKAGE_URIS", "PACKAGE_SUFFIXES", "StagedObject", "StagingArgs", "StagingError", "StagingHook",
+           "StagingPlan", "cache_object_name", "check_staging_args", "digest_staging", "plan_staging",
+           "staging_prefix"]
 
 _CONTENT_TYPES = {".tar.gz": "application/gzip", ".whl": "application/zip", ".zip": "application/zip"}
 _CHUNK_ALIGNMENT = 256 * 1024
@@ -70,8 +71,9 @@ class StagingHook(TrainJobsBaseHook):
     """
 
     def __init__(self, gcp_conn_id: str = DEFAULT_CONN_ID, *, project_id: str | None = None,
-                 chunk_size: int | None = None, check_gcs_packages: bool = True) -> None:
-        super().__init__(gcp_conn_id, project_id=project_id)
+                 chunk_size: int | None = None, impersonation_chain: str | Sequence[str] | None = None,
+                 check_gcs_packages: bool = True) -> None:
+        super().__init__(gcp_conn_id, project_id=project_id, impersonation_chain=impersonation_chain)
         if chunk_size is not None and (chunk_size <= 0 or chunk_size % _CHUNK_ALIGNMENT):
             raise StagingError(f"chunk_size: must be a positive multiple of 256 KiB, got {chunk_size}")
         self.chunk_size = chunk_size

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
@@ -81,8 +81,10 @@ class TrainingJobHook(TrainJobsBaseHook):
         retry_delay: float = 1.0,
         retry_max_delay: float = 30.0,
         retry_total: float = 300.0,
+        impersonation_chain: str | Sequence[str] | None = None,
     ) -> None:
-        super().__init__(gcp_conn_id, project_id=project_id, backend=backend, region=region)
+        super().__init__(gcp_conn_id, project_id=project_id, backend=backend, region=region,
+                         impersonation_chain=impersonation_chain)
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0; got {max_retries}")
         self.retry_policy = RetryPolicy(max_retries, retry_delay, retry_max_delay, retry_total)
@@ -101,7 +103,8 @@ class TrainingJobHook(TrainJobsBaseHook):
         policy = self.retry_policy
         copy = TrainingJobHook(self.gcp_conn_id, project_id=self._project_override, backend=self._backend_override,
                                region=self._region_override, max_retries=policy.max_retries,
-                               retry_delay=policy.initial, retry_max_delay=policy.maximum, retry_total=policy.total)
+                               retry_delay=policy.initial, retry_max_delay=policy.maximum, retry_total=policy.total,
+                               impersonation_chain=self._impersonation_override)
         copy._settings = self._settings
         copy._names = dict(self._names)
         return copy

@@ -228,12 +228,14 @@ class Engine:
         self._set(project, job_id, trainingOutput=output)
 
     def _finish(self, project: str, job_id: str, state: str, message: str | None) -> None:
+        """End a job: its last log line and final truncation count are written before the terminal state,
+        so a reader that sees the state finds every line."""
+        self.log(project, job_id, *end_line(state, message))
+        self.store.end_logs(project, job_id)
         changes: dict[str, Any] = {"state": state, "endTime": rfc3339(time.time()), "jobPosition": None}
         if message:
             changes["errorMessage"] = message
         self._set(project, job_id, **changes)
-        self.log(project, job_id, *end_line(state, message))
-        self.store.forget_log_total(project, job_id)
 
     # ----------------------------------------------------------------------------- scheduling
     def _schedule_loop(self) -> None:

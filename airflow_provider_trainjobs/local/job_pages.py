@@ -125,11 +125,12 @@ def read_page(store: Store, where: str, args: list[Any], predicate: Callable[[di
         batch = min(batch * 2, 1000)
 
 
+
 def after_seq(token: str | None) -> int:
     """The sequence number a page token carries; ValueError naming pageToken when it is not one."""
     text = (token or "").strip()
     if not text:
         return 0
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise ValueError(f"pageToken: {token!r} is not a token this service issued")
     return int(text)

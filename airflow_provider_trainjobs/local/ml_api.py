@@ -84,12 +84,13 @@ def _patch(engine: Engine, project: str, job_id: str, body: Any, update_mask: st
 
 
 def _list(engine: Engine, project: str, query: dict[str, str]) -> dict[str, Any]:
-    offset, page_size, predicate = list_request(query, default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE)
-    jobs = [job for job in engine.list(project) if "vertex" not in job and predicate(job)]
-    page = jobs[offset : offset + page_size]
+    """One page in creation order, served by the engine's keyset pages (the token is a creation sequence)."""
+    after, page_size, predicate = list_request(query, default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE)
+    page = engine.list_page(project, predicate, filter_text=query.get("filter"), page_size=page_size,
+                            after_seq=after)
     result: dict[str, Any] = {}
-    if page:
-        result["jobs"] = page
-    if offset + page_size < len(jobs):
-        result["nextPageToken"] = str(offset + page_size)
+    if page.jobs:
+        result["jobs"] = page.jobs
+    if page.next_token:
+        result["nextPageToken"] = page.next_token
     return result

@@ -7,11 +7,12 @@ stopped (or killed) service loses nothing it has answered.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,9 @@ from typing import Any
 DEFAULT_MAX_LOG_ENTRIES = 500_000
 DEFAULT_MAX_LOG_BYTES = 100 * 1000 * 1000  # 100 MB of message text
 SERVICE_TASK = "service"  # the task_name of the service's own log lines (never capped)
+_MARKER_TEXT = "[log truncated: {} lines dropped]"
+MARK_EVERY = 1000  # dropped lines between two rewrites of the truncation entry while a job runs
+_MARKER = re.compile(r"\[log truncated: (\d+) lines dropped\]")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -56,15 +60,6 @@ CREATE TABLE IF NOT EXISTS job_labels (
     PRIMARY KEY (project, job_id, key)
 );
 CREATE INDEX IF NOT EXISTS job_labels_key ON job_labels (project, key, value);
-CREATE TABLE IF NOT EXISTS log_totals (
-    project TEXT NOT NULL,
-    job_id TEXT NOT NULL,
-    entries INTEGER NOT NULL,
-    bytes INTEGER NOT NULL,
-    dropped INTEGER NOT NULL,
-    marker_id INTEGER,
-    PRIMARY KEY (project, job_id)
-);
 """
 # Columns a list query filters and orders on, kept beside the JSON body (added to older databases on open).
 _JOB_COLUMNS = {"state": "TEXT NOT NULL DEFAULT ''", "kind": "TEXT NOT NULL DEFAULT ''",
@@ -141,6 +136,8 @@ class _LogTotal:
     bytes: int = 0
     dropped: int = 0
     marker_id: int | None = None
+    marked: int = 0  # the N the truncation entry says now
+    marked_at: float = 0.0
 
 
 class Store:
@@ -298,13 +295,13 @@ class Store:
         """
         if not rows:
             return
-        with self.transaction():
+        with self._lock:
             total = self._log_total(project, job_id)
             values = []
             dropped = 0
             for severity, task, trial, message in rows:
-                size = len(message.encode("utf-8", "replace"))
                 if task != SERVICE_TASK:
+                    size = len(message.encode("utf-8", "replace"))
                     if total.dropped or total.entries >= self.log_cap.max_entries or \
                             total.bytes + size > self.log_cap.max_bytes:
                         dropped += 1
@@ -313,15 +310,14 @@ class Store:
                     total.entries += 1
                     total.bytes += size
                 values.append((project, job_id, self._next_ts(), severity, task, trial, message))
-            self._db.executemany(
-                "INSERT INTO logs (project, job_id, ts, severity, task_name, trial_id, message)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            if dropped:
-                self._mark_truncated(project, job_id, total)
-            self._db.execute("INSERT OR REPLACE INTO log_totals VALUES (?, ?, ?, ?, ?, ?)",
-                             (project, job_id, total.entries, total.bytes, total.dropped, total.marker_id))
+            with self.transaction() if dropped else nullcontext():  # one statement commits alone
+                self._db.executemany(
+                    "INSERT INTO logs (project, job_id, ts, severity, task_name, trial_id, message)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    values,
+                )
+                if dropped:
+                    self._mark_truncated(project, job_id, total)
 
     def _next_ts(self) -> int:
         ts = max(time.time_ns() // 1000, self._last_log_us + 1)
@@ -329,29 +325,48 @@ class Store:
         return ts
 
     def _log_total(self, project: str, job_id: str) -> _LogTotal:
+        """The job's trainer-log counters: kept in memory while it logs, counted from its rows otherwise
+        (first line, or after a restart), so nothing is written for them per line."""
         key = (project, job_id)
         total = self._log_totals.get(key)
         if total is None:
-            row = self._db.execute("SELECT entries, bytes, dropped, marker_id FROM log_totals"
-                                   " WHERE project = ? AND job_id = ?", key).fetchone()
-            total = _LogTotal(*row) if row else _LogTotal()
+            entries, size = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) FROM logs"
+                " WHERE project = ? AND job_id = ? AND task_name != ?", (*key, SERVICE_TASK)).fetchone()
+            total = _LogTotal(entries, size)
+            marker = self._db.execute(
+                "SELECT id, message FROM logs WHERE project = ? AND job_id = ? AND task_name = ?"
+                " AND message LIKE '[log truncated: %' ORDER BY id DESC LIMIT 1", (*key, SERVICE_TASK)).fetchone()
+            if marker and (found := _MARKER.fullmatch(marker[1])):
+                total.marker_id, total.dropped = int(marker[0]), int(found[1])
+                total.marked = total.dropped
             self._log_totals[key] = total
         return total
 
-    def _mark_truncated(self, project: str, job_id: str, total: _LogTotal) -> None:
-        message = f"[log truncated: {total.dropped} lines dropped]"
+    def _mark_truncated(self, project: str, job_id: str, total: _LogTotal, *, now: bool = False) -> None:
+        """Write the truncation entry's N: at once the first time, then at most every second or every
+        MARK_EVERY dropped lines while lines keep coming (a flood of dropped lines costs no write each),
+        and when the job ends (``now``)."""
+        message = _MARKER_TEXT.format(total.dropped)
         if total.marker_id is None:
             cursor = self._db.execute(
                 "INSERT INTO logs (project, job_id, ts, severity, task_name, trial_id, message)"
                 " VALUES (?, ?, ?, 'WARNING', ?, NULL, ?)", (project, job_id, self._next_ts(), SERVICE_TASK, message))
             total.marker_id = cursor.lastrowid
-        else:
+        elif total.dropped != total.marked and (now or total.dropped - total.marked >= MARK_EVERY
+                                                or time.monotonic() - total.marked_at >= 1.0):
             self._db.execute("UPDATE logs SET message = ? WHERE id = ?", (message, total.marker_id))
+        else:
+            return
+        total.marked, total.marked_at = total.dropped, time.monotonic()
 
-    def forget_log_total(self, project: str, job_id: str) -> None:
-        """Drop the in-memory counter of a job that ended (the table keeps it)."""
+    def end_logs(self, project: str, job_id: str) -> None:
+        """A job ended: write its final truncation count and drop its in-memory counters (a straggling
+        line counts the job's rows again)."""
         with self._lock:
-            self._log_totals.pop((project, job_id), None)
+            total = self._log_totals.pop((project, job_id), None)
+            if total is not None and total.marker_id is not None:
+                self._mark_truncated(project, job_id, total, now=True)
 
     def logs(
         self,

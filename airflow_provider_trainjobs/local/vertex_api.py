@@ -106,20 +106,18 @@ def handle(engine: Engine, request: Request) -> tuple[int, Any]:
 
 
 def _list(engine: Engine, project: str, location: str, kind: str, query: dict[str, str]) -> dict[str, Any]:
-    offset, page_size, predicate = list_request(query, default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE)
+    after, page_size, predicate = list_request(query, default_size=DEFAULT_PAGE_SIZE, max_size=MAX_PAGE_SIZE)
     # Match on a resource built without the history query (its updateTime is approximate); only a filter on
     # updateTime needs the exact one. Full resources are built for the page alone.
     exact = "update" in (query.get("filter") or "").lower()
-    found = []
-    for job in engine.list(project):
-        vertex = job.get("vertex") or {}
-        if vertex.get("kind") == kind and vertex.get("location") == location:
-            view = resource(engine, project, job) if exact else to_resource(job)
-            if predicate(filter_view(view)):
-                found.append(job)
-    page = [resource(engine, project, job) for job in found[offset : offset + page_size]]
+
+    def matches_filter(job: dict[str, Any]) -> bool:
+        return predicate(filter_view(resource(engine, project, job) if exact else to_resource(job)))
+
+    page = engine.list_page(project, matches_filter, filter_text=query.get("filter"), page_size=page_size,
+                            after_seq=after, kind=kind, location=location)
     key = CUSTOM_JOBS if kind == CUSTOM_JOBS else TUNING_JOBS
-    result: dict[str, Any] = {key: page} if page else {}
-    if offset + page_size < len(found):
-        result["nextPageToken"] = str(offset + page_size)
+    result: dict[str, Any] = {key: [resource(engine, project, job) for job in page.jobs]} if page.jobs else {}
+    if page.next_token:
+        result["nextPageToken"] = page.next_token
     return result

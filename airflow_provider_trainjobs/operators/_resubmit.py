@@ -1,4 +1,5 @@
-"""Which job a try of a submit uses: create it, attach to an earlier try's, or replace a failed one.
+"""Which job a try of a submit uses (create it, attach to an earlier try's, or replace a failed one), and
+cancelling that job when the task is killed.
 
 A mixin of :class:`~airflow_provider_trainjobs.operators.submit.SubmitTrainingJobOperator` holding the walk over
 ``<jobId>``, ``<jobId>_r2``, ``<jobId>_r3``, ... (docs/operators.md, "Retries, clears and timeouts").
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 
-__all__ = ["CANCELLING_SETTLE_WAIT", "MAX_JOB_ATTEMPTS", "RESUBMIT_STATES", "ResubmitMixin"]
+__all__ = ["CANCELLING_SETTLE_WAIT", "CREATE_IN_FLIGHT_WAIT", "MAX_JOB_ATTEMPTS", "RESUBMIT_STATES", "ResubmitMixin"]
 
 # States of an existing job that a new try replaces (with resubmit_failed) instead of attaching to.
 RESUBMIT_STATES = ("FAILED", "CANCELLED")
@@ -23,14 +24,20 @@ MAX_JOB_ATTEMPTS = 100
 # How long a new try waits for an earlier try's job that is still CANCELLING to settle before deciding
 # whether to attach to it or replace it (the service normally finishes a cancel within seconds).
 CANCELLING_SETTLE_WAIT = 120.0
+# How long on_kill waits for a create that was in flight to land before giving up on cancelling it (the
+# supervisor follows its SIGTERM with SIGKILL after 5 s).
+CREATE_IN_FLIGHT_WAIT = 4.0
 
 
 class ResubmitMixin:
-    """``submit_job``: the create-or-attach walk, recording the job id before the create for ``on_kill``."""
+    """``submit_job``: the create-or-attach walk, recording the job id before the create; ``on_kill`` cancels
+    that job."""
 
     on_conflict: str
     resubmit_failed: bool
     poll_interval: float
+    cancel_on_kill: bool
+    _hook: TrainingJobHook | None
     _submitted_job_id: str | None
     _create_in_flight: bool
 
@@ -42,6 +49,8 @@ class ResubmitMixin:
         def hook(self) -> TrainingJobHook: ...
 
         def _executor_image(self) -> str | None: ...
+
+        def _new_hook(self) -> TrainingJobHook: ...
 
     def submit_job(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create this try's job, or attach to the one an earlier try created; returns the job.
@@ -109,3 +118,33 @@ class ResubmitMixin:
                 return None
             raise
 
+    def on_kill(self) -> None:
+        """Cancel the job when the task is killed in the worker (``cancel_on_kill``), even mid-create.
+
+        The task runner calls this on SIGTERM, whatever sent it: a user marking the task, an
+        ``execution_timeout``, or the supervisor after lost heartbeats (see docs/operators.md).
+        """
+        job_id = self._submitted_job_id
+        if not self.cancel_on_kill or not job_id:
+            return
+        from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
+
+        self.log.info("task killed: cancelling training job %s", job_id)
+        # A hook of its own: on_kill may interrupt a request of self.hook on this very thread (a signal
+        # handler), whose half-used HTTP connection must not carry the cancel. It reuses the settings already
+        # read: looking the connection up again from a signal handler can deadlock the task's supervisor link.
+        hook = self._hook.fresh_copy() if self._hook is not None else self._new_hook()
+        deadline = time.monotonic() + CREATE_IN_FLIGHT_WAIT
+        while True:
+            in_flight = self._create_in_flight
+            try:
+                hook.cancel_job(job_id, ignore_finished=True)
+                return
+            except TrainingJobApiError as err:
+                if err.status != 404:
+                    raise
+                if not in_flight or time.monotonic() > deadline:
+                    self.log.info("job %s does not exist: nothing to cancel", job_id)
+                    return
+            # The create request is still on its way: the job appears when it lands.
+            time.sleep(0.5)

@@ -23,10 +23,15 @@ class PackageTrainingAppOperator(BaseOperator):
     unchanged trainer lands on the same URI every time and is not uploaded again. ``job_id`` defaults to a
     deterministic id from the dag, task and run ids and the map index (the same on every try). Bad input
     (``StagingError``, ``PackagingError``) fails the task at once as ``AirflowFailException``, before any upload.
+
+    :param job_id: the id in the staging path (``gs://STAGING/<jobId>/...``); None derives it (templated).
+    :param gcp_conn_id: the connection (storage endpoint, credentials). :param project_id: None uses its own.
+    :param impersonation_chain: a service account to impersonate, or a chain whose last entry is the target
+        (as for :class:`~airflow_provider_trainjobs.operators.SubmitTrainingJobOperator`; templated).
     """
 
     template_fields: Sequence[str] = ("package_path", "packages", "staging_bucket", "job_dir", "job_id",
-                                      "project_id")
+                                      "project_id", "impersonation_chain")
     ui_color = "#e8f0fe"
 
     def __init__(
@@ -39,9 +44,12 @@ class PackageTrainingAppOperator(BaseOperator):
         job_id: str | None = None,
         gcp_conn_id: str = DEFAULT_CONN_ID,
         project_id: str | None = None,
+        impersonation_chain: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.impersonation_chain = impersonation_chain
+        self._lineage: tuple[list[str], list[str]] = ([], [])  # (passed through, staged) after execute
         self.package_path = package_path
         self.packages = packages
         self.staging_bucket = staging_bucket
@@ -72,7 +80,7 @@ class PackageTrainingAppOperator(BaseOperator):
         packages = split_packages(self.packages)
         if not package_path and not packages:
             raise AirflowFailException("package_path/packages: give a trainer package dir, packages to stage, or both")
-        hook = StagingHook(self.gcp_conn_id, project_id=self.project_id)
+        hook = StagingHook(self.gcp_conn_id, project_id=self.project_id, impersonation_chain=self.impersonation_chain)
         job_id = self.resolve_job_id(context)
         try:
             # Every argument is checked before the build, the build before any upload (hooks/staging.py).
@@ -87,4 +95,12 @@ class PackageTrainingAppOperator(BaseOperator):
         self.log.info("staged %d package(s) for job %s: %d uploaded (%d bytes), %d skipped", len(staged), job_id,
                       len(uploaded), sum(s.size or 0 for s in uploaded),
                       sum(1 for s in staged if s.size is not None and not s.uploaded))
+        self._lineage = ([s.uri for s in staged if s.size is None], [s.uri for s in staged if s.size is not None])
         return [s.uri for s in staged]
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (when its provider is installed): inputs are the ``gs://`` packages passed through, the
+        outputs the packages this task staged."""
+        from airflow_provider_trainjobs.operators._lineage import lineage_of, staging_lineage
+
+        return lineage_of(*staging_lineage(*self._lineage))

@@ -8,7 +8,6 @@ the wait runs either in the worker (sync) or in the triggerer (``deferrable=True
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,9 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SubmitTrainingJobOperator"]
 
-# How long on_kill waits for a create that was in flight to land before giving up on cancelling it (the
-# supervisor follows its SIGTERM with SIGKILL after 5 s).
-CREATE_IN_FLIGHT_WAIT = 4.0
 # Arguments that map 1:1 onto build_training_job keywords (gcloud flag names in snake_case).
 _JOB_ARGUMENTS = (
     "module_name", "region", "job_dir", "scale_tier", "master_type", "worker_type", "parameter_server_type",
@@ -54,7 +50,28 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
 
     Arguments carry gcloud's flag names; ``config`` is a path to a YAML/JSON file or a dict holding a Job
     resource, applied first, and every argument given replaces the whole field. Returns the final Job
-    (the ``ml`` v1 resource as a dict) and pushes XCom ``job_id``. See docs/operators.md.
+    (the ``ml`` v1 resource as a dict) and pushes XCom ``job_id``. See docs/operators.md. The arguments that
+    are not gcloud flags:
+
+    :param gcp_conn_id: the connection: endpoints, project, backend, credentials (docs/connection.md).
+    :param project_id: the project the job lives in; None uses the connection's ``project``.
+    :param backend: ``"ai-platform"`` (the ``ml`` v1 protocol) or ``"vertex"``; None uses the connection's.
+    :param executor_image_uri: Vertex AI only: the prebuilt container that runs the package, instead of the
+        one ``runtime_version``/``python_version`` pick; None uses the connection's extra.
+    :param deferrable: wait in the triggerer instead of the worker.
+    :param poll_interval: seconds between polls of the job.
+    :param deadline_grace: seconds past a job deadline (``maxWaitTime``/``maxRunningTime``) before the
+        waiter cancels the job and fails.
+    :param wait_for_completion: False returns right after the create, with the job as created.
+    :param cancel_on_kill: cancel the job when the task is killed (sync and deferred).
+    :param on_conflict: an existing job id with another spec: ``"attach"`` fails with JobSpecConflict,
+        ``"fail"`` fails on any existing job, ``"suffix"`` creates ``<jobId>_<n>``.
+    :param resubmit_failed: a FAILED/CANCELLED job of an earlier try is replaced by ``<jobId>_r2``, ...
+    :param dry_run: validate, build and log the body (and its Vertex AI translation); build, upload and submit
+        nothing, and return the body.
+    :param impersonation_chain: a service account to impersonate, or a chain whose last entry is the target
+        and whose others each hold the Token Creator role on the next (google-auth impersonated
+        credentials, as Google's operators); recorded and logged only on the local service (templated).
     """
 
     template_fields: Sequence[str] = (
@@ -62,7 +79,7 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         "scale_tier", "master_type", "worker_type", "parameter_server_type", "worker_count",
         "parameter_server_count", "runtime_version", "python_version", "max_wait_time", "max_running_time",
         "service_account", "master_image_uri", "labels", "config", "user_args", "hyperparameters",
-        "project_id", "gcp_conn_id", "backend", "executor_image_uri",
+        "project_id", "gcp_conn_id", "backend", "executor_image_uri", "impersonation_chain",
     )
     template_fields_renderers = {"config": "json", "hyperparameters": "json", "labels": "json",
                                  "user_args": "json"}
@@ -106,6 +123,8 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         cancel_on_kill: bool = True,
         on_conflict: str = "attach",
         resubmit_failed: bool = True,
+        dry_run: bool = False,
+        impersonation_chain: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -154,9 +173,12 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.on_conflict = on_conflict
         self.resubmit_failed = resubmit_failed
+        self.dry_run_only = dry_run  # not "dry_run": BaseOperator.dry_run() is a method
+        self.impersonation_chain = impersonation_chain
         self._hook: TrainingJobHook | None = None
         self._job_region: str | None = None  # the built body's trainingInput.region (the hook's region)
         self._submitted_job_id: str | None = None
+        self._lineage_job: dict[str, Any] | None = None  # the job this try ended with, for OpenLineage
         self._create_in_flight = False
 
     # -- building the job -------------------------------------------------------------------------------
@@ -229,8 +251,10 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         labels = job_labels(run_labels(self.dag_id, self.task_id, str(context["run_id"])), self.labels, config_job)
         # 1. validate everything (with stand-in package URIs) before a byte is built or uploaded
         body = self._build_body(job_id, self._provisional_uris(), labels, config_job)
-        if self.hook.settings.backend == "vertex":
-            self._check_vertex(body)
+        vertex = self._check_vertex(body) if self.hook.settings.backend == "vertex" else None
+        if self.dry_run_only:
+            self._log_dry_run(body, vertex)
+            return body
         # 2. package and stage
         from airflow_provider_trainjobs.staging_plan import split_packages
 
@@ -239,7 +263,8 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
             return body
         from airflow_provider_trainjobs.hooks.staging import StagingHook
 
-        staged = StagingHook(self.gcp_conn_id, project_id=self.project_id).stage_training_packages(
+        staged = StagingHook(self.gcp_conn_id, project_id=self.project_id,
+                             impersonation_chain=self.impersonation_chain).stage_training_packages(
             package_path=self.package_path or None, packages=packages, job_id=job_id,
             staging_bucket=self.staging_bucket, job_dir=self.job_dir,
         )
@@ -252,11 +277,21 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         """``executor_image_uri``, else the connection's ``executor_image_uri`` extra (Vertex only)."""
         return clean_str(self.executor_image_uri) or self.hook.settings.executor_image_uri
 
-    def _check_vertex(self, body: dict[str, Any]) -> None:
+    def _check_vertex(self, body: dict[str, Any]) -> dict[str, Any]:
         """Translate the body to its Vertex AI job now, so what Vertex cannot run fails before any upload."""
         from airflow_provider_trainjobs.spec import to_vertex_job
 
-        to_vertex_job(body, executor_image_uri=self._executor_image())
+        return dict(to_vertex_job(body, executor_image_uri=self._executor_image()))
+
+    def _log_dry_run(self, body: dict[str, Any], vertex: dict[str, Any] | None) -> None:
+        """``dry_run``: log the validated body (and its Vertex AI translation); nothing is uploaded or sent."""
+        import json
+
+        self.log.info("dry run: job %s is valid; nothing was built, uploaded or submitted. Its body (packageUris "
+                      "are stand-ins: staging adds each upload's content digest):\n%s", body.get("jobId"),
+                      json.dumps(body, indent=2, sort_keys=True))
+        if vertex is not None:
+            self.log.info("dry run: as a Vertex AI job:\n%s", json.dumps(vertex, indent=2, sort_keys=True))
 
     def _default_job_id(self, context: Context) -> str:
         from airflow_provider_trainjobs.naming import default_job_id
@@ -278,7 +313,8 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 
         return TrainingJobHook(gcp_conn_id=self.gcp_conn_id, project_id=self.project_id, backend=self.backend,
-                               region=self._job_region or clean_str(self.region))
+                               region=self._job_region or clean_str(self.region),
+                               impersonation_chain=self.impersonation_chain)
 
     def make_trigger(self, job_id: str) -> TrainingJobTrigger:
         """The trigger that waits for ``job_id`` in the triggerer (same deadlines as the sync wait)."""
@@ -305,6 +341,8 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
 
         try:
             body = self.prepare_job(context)
+            if self.dry_run_only:
+                return body
             job = self.submit_job(body)
         except (InvalidJobSpec, StagingError, PackagingError, JobSpecConflict) as err:
             # Bad input, or a job id taken by a different spec, fails the same way on every try: fail now
@@ -337,35 +375,12 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
 
     def on_job_done(self, context: Context, job: dict[str, Any]) -> dict[str, Any]:
         """Called with the SUCCEEDED job in both modes; the return value becomes the task's XCom."""
+        self._lineage_job = job
         return job
 
-    def on_kill(self) -> None:
-        """Cancel the job when the task is killed in the worker (``cancel_on_kill``), even mid-create.
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (when its provider is installed): inputs are the job's packages and the ``gs://`` URIs
+        in its args, the output its job dir (Vertex AI's base output directory)."""
+        from airflow_provider_trainjobs.operators._lineage import job_lineage, lineage_of
 
-        The task runner calls this on SIGTERM, whatever sent it: a user marking the task, an
-        ``execution_timeout``, or the supervisor after lost heartbeats (see docs/operators.md).
-        """
-        job_id = self._submitted_job_id
-        if not self.cancel_on_kill or not job_id:
-            return
-        from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
-
-        self.log.info("task killed: cancelling training job %s", job_id)
-        # A hook of its own: on_kill may interrupt a request of self.hook on this very thread (a signal
-        # handler), whose half-used HTTP connection must not carry the cancel. It reuses the settings already
-        # read: looking the connection up again from a signal handler can deadlock the task's supervisor link.
-        hook = self._hook.fresh_copy() if self._hook is not None else self._new_hook()
-        deadline = time.monotonic() + CREATE_IN_FLIGHT_WAIT
-        while True:
-            in_flight = self._create_in_flight
-            try:
-                hook.cancel_job(job_id, ignore_finished=True)
-                return
-            except TrainingJobApiError as err:
-                if err.status != 404:
-                    raise
-                if not in_flight or time.monotonic() > deadline:
-                    self.log.info("job %s does not exist: nothing to cancel", job_id)
-                    return
-            # The create request is still on its way: the job appears when it lands.
-            time.sleep(0.5)
+        return lineage_of(*job_lineage(self._lineage_job or {}))

@@ -18,6 +18,7 @@ from airflow.sdk.bases.sensor import PokeReturnValue
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
 from airflow_provider_trainjobs.hooks.waiting import WaitState, raise_for_event
+from airflow_provider_trainjobs.operators._common import push_best_trial
 from airflow_provider_trainjobs.operators.links import TrainingJobLink
 from airflow_provider_trainjobs.spec.waiting import DEFAULT_MAX_RUNNING_TIME
 
@@ -46,7 +47,8 @@ class TrainingJobSensor(BaseSensorOperator):
 
     Leave ``timeout`` unset to derive it from the job: ``maxWaitTime`` (or ``[sensors] default_timeout`` when the
     job has none) + ``maxRunningTime`` (default 7 days) + ``deadline_grace``, recomputed at every poke. The
-    sensor's XCom is the final Job.
+    sensor's XCom is the final Job; for a tuning job it also pushes ``best_trial`` and ``best_trial_args``
+    (``operators._common.push_best_trial``), in poke, reschedule and deferrable mode alike.
     """
 
     template_fields: Sequence[str] = ("job_id", "project_id", "gcp_conn_id", "backend", "region")
@@ -118,7 +120,9 @@ class TrainingJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: return the SUCCEEDED job or fail with its message."""
-        return raise_for_event(event)  # the trigger already logged the job's end, as a poke does
+        job = raise_for_event(event)  # the trigger already logged the job's end, as a poke does
+        push_best_trial(context, job, self.log)
+        return job
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         from airflow_provider_trainjobs.hooks.waiting import conclude, drive, observe
@@ -133,4 +137,5 @@ class TrainingJobSensor(BaseSensorOperator):
             return False
         final = drive(conclude(self.job_id, status, job, cancel_on_deadline=self.cancel_on_deadline, log=self.log),
                       lambda _cancel: self.hook.cancel_job(self.job_id, ignore_finished=True))
+        push_best_trial(context, final, self.log)
         return PokeReturnValue(is_done=True, xcom_value=final)

@@ -58,8 +58,8 @@ def test_retraining_dag_without_a_logical_date_tunes_then_trains_the_final_model
                key=lambda t: float(t["finalMetric"]["objectiveValue"]))
     args = final["trainingInput"]["args"]
     # the best trial's values were templated into the final job's arguments
-    assert f"--learning-rate={best['hyperparameters']['learning_rate']}" in args
-    assert f"--hidden-units={best['hyperparameters']['hidden_units']}" in args
+    assert f"--learning_rate={best['hyperparameters']['learning_rate']}" in args  # XCom best_trial_args
+    assert f"--hidden_units={best['hyperparameters']['hidden_units']}" in args
     assert "--num-epochs=4" in args
     assert f"Best trial {best['trialId']}:" in run.stdout
 

@@ -114,3 +114,15 @@ def test_the_cap_options_survive_up_handing_them_to_serve() -> None:
     assert args.keep_work_dirs is False
     assert _parser().parse_args(["serve", "--keep-work-dirs"]).keep_work_dirs is True
     assert log_cap_from_args(_parser().parse_args(["serve"])) == LogCap()
+
+
+def test_a_flood_of_dropped_lines_ends_with_the_exact_count(tmp_path: Path) -> None:
+    store = Store(tmp_path / "service.db", LogCap(max_entries=1, max_bytes=10**9))
+    for row in _trainer_rows(2500):  # one line per call, as a trainer's output arrives
+        store.add_logs(PROJECT, "job", [row])
+    store.end_logs(PROJECT, "job")
+    store.add_logs(PROJECT, "job", _trainer_rows(1))  # a straggler after the end counts on
+    store.end_logs(PROJECT, "job")
+    messages = [row["message"] for row in store.logs(PROJECT, "job")]
+    store.close()
+    assert messages == ["0000000000", "[log truncated: 2500 lines dropped]"]

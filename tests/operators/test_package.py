@@ -118,7 +118,7 @@ def test_explicit_templated_job_id_job_dir_and_no_setup_py(bucket: storage.Bucke
 
 def test_template_fields_cover_every_argument_but_the_connection() -> None:
     assert set(PackageTrainingAppOperator.template_fields) == {
-        "package_path", "packages", "staging_bucket", "job_dir", "job_id", "project_id"}
+        "package_path", "packages", "staging_bucket", "job_dir", "job_id", "project_id", "impersonation_chain"}
 
 
 def test_nothing_to_package_is_an_error(storage_conn: dict[str, str]) -> None:

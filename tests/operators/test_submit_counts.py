@@ -31,10 +31,10 @@ _HYPERPARAMETERS = {
 
 
 class Counts:
-    """Calls of the functions a submit must run once: config file reads, builds, validations, training hooks."""
+    """Calls of what a submit must do once: config file reads, builds, validations, training hooks, job GETs."""
 
     def __init__(self) -> None:
-        self.calls = {"config": 0, "build": 0, "validate": 0, "hook": 0}
+        self.calls = {"config": 0, "build": 0, "validate": 0, "hook": 0, "get": 0}
 
     def wrap(self, monkeypatch: pytest.MonkeyPatch, target: Any, name: str, key: str,
              counts: Callable[..., bool] = lambda *_, **__: True) -> None:
@@ -65,6 +65,7 @@ def counts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counts]:
         real_init(hook, *args, **kwargs)
 
     monkeypatch.setattr(TrainingJobHook, "__init__", init)
+    found.wrap(monkeypatch, TrainingJobHook, "get_job", "get")
     yield found
 
 
@@ -91,7 +92,8 @@ def test_a_deferrable_yaml_config_submit_parses_builds_and_validates_once(
     with pytest.raises(TaskDeferred) as deferred:
         render_and_execute(op, make_context(op))
 
-    assert counts.calls == {"config": 1, "build": 1, "validate": 1, "hook": 1}
+    # one GET: the look for an earlier try's job before the create; none after it (the create answers the Job)
+    assert counts.calls == {"config": 1, "build": 1, "validate": 1, "hook": 1, "get": 1}
     job = TrainingJobHook().get_job(op._submitted_job_id or "")
     assert job["trainingInput"]["region"] == "europe-west1"
     assert job["labels"]["team"] == "ml" and job["labels"]["airflow_task_id"] == "train"

@@ -131,3 +131,29 @@ def test_a_job_the_service_cancelled_for_a_limit_is_a_deadline_and_is_not_cancel
         task.execute(context())
     assert failed.value.limit == "maxRunningTime"
     assert cancels == [] and "cancelling it" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferred"])
+def test_a_tuning_jobs_end_pushes_best_trial_and_its_arguments(local_conn: Any, staged_trainer: str,
+                                                               deferrable: bool) -> None:
+    """wait_for_completion=False plus the sensor gives the downstream task the same XComs as the operator."""
+    from support.tuning import grid_tuning_job
+
+    job_id = f"sensor_best_{uuid.uuid4().hex[:10]}"
+    TrainingJobHook().create_job(grid_tuning_job("ai-platform", job_id, staged_trainer))
+    task, ctx = sensor(job_id, poke_interval=0.1, deferrable=deferrable), context()
+    if deferrable:  # right after the create: the first poke sees the job waiting, so the sensor defers
+        with pytest.raises(TaskDeferred) as deferred:
+            task.execute(ctx)
+        (event,) = asyncio.run(_events(deferred.value.trigger))
+        job = task.execute_complete(ctx, event.payload)
+    else:
+        job = task.execute(ctx)
+    assert job["state"] == "SUCCEEDED"
+    pushed = ctx["ti"].pushed
+    assert pushed["best_trial"]["trialId"] == "2" and pushed["best_trial"]["hyperparameters"] == {"x": "0.3"}
+    assert pushed["best_trial_args"] == ["--x=0.3"]
+
+
+async def _events(trigger: Any) -> list[Any]:
+    return [event async for event in trigger.run()]

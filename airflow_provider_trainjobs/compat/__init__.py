@@ -1,0 +1,1 @@
+"""Drop-in replacements for operators Google removed from its Airflow provider, running on any backend."""
