@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ MAX_FILTER = 15000  # characters of one entries:list filter (Cloud Logging allow
 REQUESTS: Counter[str] = Counter()  # "jobs.list", "jobs.get", "entries.list" sent by every poller of the process
 log = logging.getLogger(__name__)
 
-Key = tuple[int, str, str | None, str | None, str | None]
+Key = tuple[int, str, str | None, str | None, str | None, tuple[str, ...]]
 
 
 @dataclass(eq=False)
@@ -88,15 +88,17 @@ class JobPoller:
         self._count_calls()
 
     @classmethod
-    async def for_job(cls, gcp_conn_id: str, project_id: str | None, region: str | None,
-                      backend: str | None) -> JobPoller:
+    async def for_job(cls, gcp_conn_id: str, project_id: str | None, region: str | None, backend: str | None,
+                      impersonation_chain: str | Sequence[str] | None = None) -> JobPoller:
         """The poller of this event loop for the connection and overrides (made on first use)."""
         from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 
-        key: Key = (id(asyncio.get_running_loop()), gcp_conn_id, project_id, region, backend)
+        chain = (impersonation_chain,) if isinstance(impersonation_chain, str) else tuple(impersonation_chain or ())
+        key: Key = (id(asyncio.get_running_loop()), gcp_conn_id, project_id, region, backend, chain)
         poller = cls._pollers.get(key)
         if poller is None:
-            hook = TrainingJobHook(gcp_conn_id, project_id=project_id, backend=backend, region=region, max_retries=0)
+            hook = TrainingJobHook(gcp_conn_id, project_id=project_id, backend=backend, region=region, max_retries=0,
+                                   impersonation_chain=impersonation_chain)
             await hook.aget_settings()
             poller = cls._pollers.setdefault(key, cls(key, hook))
         return poller

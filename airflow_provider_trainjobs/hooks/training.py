@@ -180,7 +180,8 @@ class TrainingJobHook(TrainJobsBaseHook):
         ``on_conflict`` decides what a different existing spec does: "attach" (the default) raises
         :class:`JobSpecConflict`; "suffix" creates ``<jobId>_<n>`` with the first free ``n`` (or
         attaches to one holding the same spec); "fail" raises on any existing job, even the same, except
-        the one this very call created (a POST whose answer was lost, retried into a 409, same spec).
+        the one this very call created (a create whose answer was lost, found again by the look-up that
+        precedes a second create, same spec).
         ``executor_image_uri`` (Vertex only) picks the prebuilt training container instead of
         deriving it from runtimeVersion; None uses the connection's ``executor_image_uri`` extra.
         """

@@ -51,7 +51,8 @@ class TrainingJobSensor(BaseSensorOperator):
     (``operators._common.push_best_trial``), in poke, reschedule and deferrable mode alike.
     """
 
-    template_fields: Sequence[str] = ("job_id", "project_id", "gcp_conn_id", "backend", "region")
+    template_fields: Sequence[str] = ("job_id", "project_id", "gcp_conn_id", "backend", "region",
+                                      "impersonation_chain")
     operator_extra_links = (TrainingJobLink(),)
     ui_color = "#d7f7e3"
 
@@ -68,6 +69,7 @@ class TrainingJobSensor(BaseSensorOperator):
         cancel_on_deadline: bool = True,
         timeout: float | timedelta | None = None,
         heartbeat_interval: float = 300.0,
+        impersonation_chain: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(timeout=timeout, **kwargs)
@@ -84,6 +86,7 @@ class TrainingJobSensor(BaseSensorOperator):
         self.timeout_from_job = timeout is None
         self._hook: TrainingJobHook | None = None
         self.heartbeat_interval = heartbeat_interval
+        self.impersonation_chain = impersonation_chain
         self._wait_state = WaitState(stream_logs=False)  # kept across pokes in poke mode; reschedule starts fresh
 
     @property
@@ -93,7 +96,8 @@ class TrainingJobSensor(BaseSensorOperator):
             from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 
             self._hook = TrainingJobHook(gcp_conn_id=self.gcp_conn_id, project_id=self.project_id,
-                                         backend=self.backend, region=self.region)
+                                         backend=self.backend, region=self.region,
+                                         impersonation_chain=self.impersonation_chain)
         return self._hook
 
     def execute(self, context: Context) -> Any:
@@ -112,7 +116,7 @@ class TrainingJobSensor(BaseSensorOperator):
                 job_id=self.job_id, gcp_conn_id=self.gcp_conn_id, project_id=self.project_id,
                 backend=self.backend, region=self.region, poll_interval=self.poke_interval,
                 grace=self.deadline_grace, cancel_on_deadline=self.cancel_on_deadline, cancel_on_kill=False,
-                heartbeat_interval=self.heartbeat_interval,
+                heartbeat_interval=self.heartbeat_interval, impersonation_chain=self.impersonation_chain,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),

@@ -96,9 +96,12 @@ def _parse_yaml(text: str, source: str) -> Any:
         def construct_object(self, node: Any, deep: bool = False) -> Any:
             try:
                 return super().construct_object(node, deep)
-            except (ValueError, OverflowError) as exc:  # e.g. the timestamp 2001-02-30
+            except yaml.YAMLError:
+                raise
+            except Exception as exc:  # PyYAML's own constructors: 2001-02-30, "!!timestamp x" (AttributeError)
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"cannot read this value: {exc}", node.start_mark
+                    None, None, f"cannot read this value: {type(exc).__name__}: {show(str(exc), 100)}",
+                    node.start_mark,
                 ) from None
 
     try:

@@ -28,7 +28,7 @@ __all__ = [
 
 MAX_CONFIG_BYTES = 1 << 20  # a config file larger than 1 MiB is refused unread
 MAX_DEPTH = 32  # lists/mappings inside one another; the deepest ml v1 Job field is 6 levels down
-MAX_VALUES = 20_000  # values (scalars, lists, mappings) in a Job, after expanding YAML aliases
+MAX_VALUES = 10_000  # values (scalars, lists, mappings) in a Job, after expanding YAML aliases
 MAX_INT_DIGITS = 400  # longer integers are refused as written, before Python converts them (int64: 19)
 MAX_NAME_IN_PATH = 256  # a list item is named by its parameterName in a field path only up to this length
 _SHOW_LIMIT = 80

@@ -3,7 +3,8 @@
 A thin shell: it registers its job with the process's poller for its connection (hooks/poller.py), which
 refreshes every waiting job with a few batched requests per interval, and runs the same wait loop
 (hooks/waiting.py) the sync path runs on those answers: same deadlines, same state/log messages, same
-tolerance of transient errors. Its kwargs stay plain and serialisable.
+tolerance of transient errors. Its kwargs stay plain and serialisable; where its log tailing stands is
+saved on the triggerer's disk (triggers/log_resume.py), so a restarted triggerer does not print it again.
 It fires exactly one event: ``{"status": "success"|"error"|"deadline", "limit", "job_id", "job",
 "message", "log_cursor"}``; ``limit`` is "maxWaitTime"/"maxRunningTime" on a deadline event (whether the
 waiter or the service itself cancelled the job) and None otherwise.
@@ -12,7 +13,7 @@ waiter or the service itself cancelled the job) and None otherwise.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -40,6 +41,8 @@ class TrainingJobTrigger(BaseTrigger):
     :param log_window: seconds of log re-read before the newest line printed, so entries that reach
         Cloud Logging late are still printed (once).
     :param heartbeat_interval: seconds of silence before a "still RUNNING" line (0: none).
+    :param impersonation_chain: service account(s) to impersonate, as for the hooks (Google's rule: the
+        last one is the target); triggers with different chains do not share a poller.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class TrainingJobTrigger(BaseTrigger):
         max_retries: int = 5,
         retry_delay: float = 1.0,
         heartbeat_interval: float = 300.0,
+        impersonation_chain: str | Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -76,6 +80,8 @@ class TrainingJobTrigger(BaseTrigger):
         self.max_retries = max_retries
         self.retry_delay = retry_delay
         self.heartbeat_interval = heartbeat_interval
+        self.impersonation_chain = (impersonation_chain if impersonation_chain is None or isinstance(
+            impersonation_chain, str) else list(impersonation_chain))  # kwargs stay JSON
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and the kwargs that rebuild this trigger."""
@@ -97,6 +103,7 @@ class TrainingJobTrigger(BaseTrigger):
                 "max_retries": self.max_retries,
                 "retry_delay": self.retry_delay,
                 "heartbeat_interval": self.heartbeat_interval,
+                "impersonation_chain": self.impersonation_chain,
             },
         )
 
@@ -111,10 +118,11 @@ class TrainingJobTrigger(BaseTrigger):
             region=self.region,
             max_retries=self.max_retries,
             retry_delay=self.retry_delay,
+            impersonation_chain=self.impersonation_chain,
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Wait through the hook's async loop and yield exactly one event with the outcome."""
+        """Wait through the process's poller (the shared wait loop on its answers); yield exactly one event."""
         from airflow_provider_trainjobs.hooks.logs import LogCursor
         from airflow_provider_trainjobs.hooks.poller import JobPoller
         from airflow_provider_trainjobs.hooks.waiting import WaitState, check_wait_args, event_for, wait_steps
@@ -130,7 +138,8 @@ class TrainingJobTrigger(BaseTrigger):
         try:
             check_wait_args(self.poll_interval, self.grace, self.heartbeat_interval)
             hook = self.hook()
-            poller = await JobPoller.for_job(self.gcp_conn_id, self.project_id, self.region, self.backend)
+            poller = await JobPoller.for_job(self.gcp_conn_id, self.project_id, self.region, self.backend,
+                                             self.impersonation_chain)
             steps = wait_steps(self.job_id, state, poll_interval=self.poll_interval, grace=self.grace,
                                cancel_on_deadline=self.cancel_on_deadline, retry=hook.retry_policy, log=self.log,
                                heartbeat=self.heartbeat_interval)
@@ -152,11 +161,13 @@ class TrainingJobTrigger(BaseTrigger):
     def _say_where_tailing_starts(self, cursor: LogCursor, *, resumed: bool) -> None:
         """One line naming where this trigger's tailing starts, so a repeat after a restart is visible."""
         if resumed:
-            self.log.info("Job %s: resuming its log lines after %s, where an earlier triggerer stopped",
+            self.log.info("Resuming the log lines of job %s after %s, where an earlier triggerer stopped",
                           self.job_id, cursor.timestamp)
         elif cursor.timestamp:
-            self.log.info("Job %s: log lines from %s on (after the last line printed before deferring)",
+            self.log.info("Log lines of job %s from %s on (after the last line printed before deferring)",
                           self.job_id, cursor.timestamp)
+        else:
+            self.log.info("Log lines of job %s from the start of its log", self.job_id)
 
     async def on_kill(self) -> None:
         """The user killed the deferred task: cancel the job when ``cancel_on_kill``."""

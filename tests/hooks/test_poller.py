@@ -181,3 +181,11 @@ async def test_a_service_that_cannot_read_a_long_list_filter_gets_short_ones_not
     assert poller.requests["jobs.get"] == 0 and poller.list_filter == SHORT_LIST_FILTER
     answer = await in_executor(poller._refresh, [Watch(i, WaitState(stream_logs=False), 10.0) for i in ids])
     assert all(isinstance(view, dict) for view in answer.jobs.values()) and poller.requests["jobs.get"] == 0
+
+
+@pytest.mark.asyncio
+async def test_triggers_with_different_impersonation_chains_do_not_share_a_poller(local_conn: Any) -> None:
+    plain = await JobPoller.for_job("google_cloud_default", None, None, None)
+    chained = await JobPoller.for_job("google_cloud_default", None, None, None, "sa@local-project.iam.gserviceaccount.com")
+    assert plain is not chained and plain is await JobPoller.for_job("google_cloud_default", None, None, None)
+    assert chained.hook.settings.impersonation_chain == ("sa@local-project.iam.gserviceaccount.com",)

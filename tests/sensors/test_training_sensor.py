@@ -157,3 +157,26 @@ def test_a_tuning_jobs_end_pushes_best_trial_and_its_arguments(local_conn: Any, 
 
 async def _events(trigger: Any) -> list[Any]:
     return [event async for event in trigger.run()]
+
+
+def test_impersonation_chain_is_templated_and_reaches_the_hook_and_the_trigger(local_conn: Any,
+                                                                              trainer_sdist: Path) -> None:
+    from airflow_provider_trainjobs.triggers.training import TrainingJobTrigger
+
+    target = "trainer@local-project.iam.gserviceaccount.com"
+    assert "impersonation_chain" in TrainingJobSensor.template_fields
+    job_id = submit_elsewhere(local_conn.storage_endpoint, trainer_sdist, args=["--sleep=5"])
+    try:
+        task = sensor(job_id, deferrable=True, impersonation_chain=["delegate@local-project.iam.gserviceaccount.com",
+                                                                    target])
+        with pytest.raises(TaskDeferred) as deferred:
+            task.execute(context())
+        assert task.hook.settings.impersonation_chain == ("delegate@local-project.iam.gserviceaccount.com", target)
+        trigger = deferred.value.trigger
+        assert isinstance(trigger, TrainingJobTrigger)
+        _, kwargs = trigger.serialize()
+        assert json.loads(json.dumps(kwargs))["impersonation_chain"] == [
+            "delegate@local-project.iam.gserviceaccount.com", target]
+        assert trigger.hook().settings.impersonation_chain[-1] == target
+    finally:
+        TrainingJobHook().cancel_job(job_id)

@@ -285,6 +285,7 @@ def test_a_utf8_bom_is_accepted(tmp_path: Path) -> None:
         ("digits.yaml", "trainingInput: {workerCount: " + "9" * 100_000 + "}\n", "number written with 100000"),
         ("base60.yaml", "trainingInput: {workerCount: 1" + ":59" * 100_000 + "}\n", "number written with"),
         ("date.yaml", "trainingInput: {region: 2001-02-30}\n", "day is out of range for month"),
+        ("stamp.yaml", "trainingInput: {region: !!timestamp x}\n", "cannot read this value: AttributeError"),
         ("nul.yaml", "trainingInput: {region: \"a\x00\"}\n", "not valid YAML"),
         ("nul.json", '{"trainingInput": {"region": "a\x00"}}', "not valid JSON"),
         ("dupe.yaml", "? [a]\n: b\n", "not valid YAML"),

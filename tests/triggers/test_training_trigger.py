@@ -201,7 +201,7 @@ async def test_a_trigger_resumed_after_a_restart_does_not_replay_the_lines_alrea
     out += capsys.readouterr().out
     assert event.payload["status"] == "success"
     assert [out.count(f"tiny line {n} of 3") for n in (1, 2, 3)] == [1, 1, 1]
-    assert out.count("resuming its log lines after") == 1
+    assert out.count(f"Resuming the log lines of job {job_id} after") == 1
     assert not log_resume.cursor_path(first.trigger_id, job_id, None).exists()  # type: ignore[union-attr]
 
 
