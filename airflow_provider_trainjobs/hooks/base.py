@@ -27,7 +27,14 @@ DEFAULT_CONN_ID = "google_cloud_default"
 ON_CONFLICT = ("attach", "fail", "suffix")
 _EXTRA_PREFIXES = ("", "extra__trainjobs__", "extra__google_cloud_platform__")
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+# The connection arguments every operator, the sensor, the trigger and the hooks take (connection_kwargs).
+CONNECTION_ARGS = ("gcp_conn_id", "project_id", "backend", "region", "impersonation_chain")
 log = logging.getLogger(__name__)
+
+
+def connection_kwargs(owner: object) -> dict[str, Any]:
+    """``owner``'s CONNECTION_ARGS attributes as keyword arguments for TrainingJobHook (or a trigger's kwargs)."""
+    return {name: getattr(owner, name) for name in CONNECTION_ARGS}
 
 
 def impersonation_chain_of(chain: str | Sequence[str] | None, *, what: str = "impersonation_chain"

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 
-from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, ON_CONFLICT
+from airflow_provider_trainjobs.hooks.base import ON_CONFLICT
 from airflow_provider_trainjobs.operators._common import (
     clean_str,
     run_labels,
@@ -26,6 +26,7 @@ from airflow_provider_trainjobs.operators._job_body import (
     user_arg_list,
 )
 from airflow_provider_trainjobs.operators._resubmit import ResubmitMixin
+from airflow_provider_trainjobs.operators.connection import ConnectionArgsOperator
 from airflow_provider_trainjobs.operators.links import TrainingJobLink
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ _JOB_ARGUMENTS = (
 )
 
 
-class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
+class SubmitTrainingJobOperator(ResubmitMixin, ConnectionArgsOperator):
     """Submit a training job the way ``gcloud ai-platform jobs submit training`` does and wait for it.
 
     Arguments carry gcloud's flag names; ``config`` is a path to a YAML/JSON file or a dict holding a Job
@@ -94,7 +95,6 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         module_name: str | None = None,
         staging_bucket: str | None = None,
         job_dir: str | None = None,
-        region: str | None = None,
         scale_tier: str | None = None,
         master_type: str | None = None,
         worker_type: str | None = None,
@@ -111,9 +111,6 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         config: str | dict[str, Any] | None = None,
         user_args: Sequence[Any] | None = None,
         hyperparameters: dict[str, Any] | None = None,
-        gcp_conn_id: str = DEFAULT_CONN_ID,
-        project_id: str | None = None,
-        backend: str | None = None,
         executor_image_uri: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 10.0,
@@ -123,7 +120,6 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         on_conflict: str = "attach",
         resubmit_failed: bool = True,
         dry_run: bool = False,
-        impersonation_chain: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -144,7 +140,6 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         self.module_name = module_name
         self.staging_bucket = staging_bucket
         self.job_dir = job_dir
-        self.region = region
         self.scale_tier = scale_tier
         self.master_type = master_type
         self.worker_type = worker_type
@@ -161,9 +156,6 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         self.config = config
         self.user_args = user_args
         self.hyperparameters = hyperparameters
-        self.gcp_conn_id = gcp_conn_id
-        self.project_id = project_id
-        self.backend = backend
         self.executor_image_uri = executor_image_uri
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -173,7 +165,6 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
         self.on_conflict = on_conflict
         self.resubmit_failed = resubmit_failed
         self.dry_run_only = dry_run  # not "dry_run": BaseOperator.dry_run() is a method
-        self.impersonation_chain = impersonation_chain
         self._hook: TrainingJobHook | None = None
         self._job_region: str | None = None  # the built body's trainingInput.region (the hook's region)
         self._submitted_job_id: str | None = None

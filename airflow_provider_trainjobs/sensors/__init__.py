@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from airflow_provider_trainjobs._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.sensors.training import TrainingJobSensor
 
 __all__ = ["TrainingJobSensor"]
 
-
-def __getattr__(name: str) -> Any:
-    if name != "TrainingJobSensor":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = importlib.import_module(f"{__name__}.training").TrainingJobSensor
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, {"TrainingJobSensor": "training"})

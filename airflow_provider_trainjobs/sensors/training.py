@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, conf
 from airflow.sdk.bases.sensor import PokeReturnValue
 
-from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
 from airflow_provider_trainjobs.hooks.waiting import WaitState, raise_for_event
 from airflow_provider_trainjobs.operators._common import push_best_trial
+from airflow_provider_trainjobs.operators.connection import ConnectionArgsOperator
 from airflow_provider_trainjobs.operators.links import TrainingJobLink
 from airflow_provider_trainjobs.spec.waiting import DEFAULT_MAX_RUNNING_TIME
 
@@ -42,7 +42,7 @@ def timeout_for_job(job: dict[str, Any], *, grace: float, queue_default: float) 
     return wait + running + grace
 
 
-class TrainingJobSensor(BaseSensorOperator):
+class TrainingJobSensor(ConnectionArgsOperator, BaseSensorOperator):
     """Succeeds when training job ``job_id`` SUCCEEDED; fails when it FAILED, was CANCELLED or ran past a deadline.
 
     Leave ``timeout`` unset to derive it from the job: ``maxWaitTime`` (or ``[sensors] default_timeout`` when the
@@ -60,44 +60,30 @@ class TrainingJobSensor(BaseSensorOperator):
         self,
         *,
         job_id: str,
-        gcp_conn_id: str = DEFAULT_CONN_ID,
-        project_id: str | None = None,
-        backend: str | None = None,
-        region: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         deadline_grace: float = 60.0,
         cancel_on_deadline: bool = True,
         timeout: float | timedelta | None = None,
         heartbeat_interval: float = 300.0,
-        impersonation_chain: str | Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(timeout=timeout, **kwargs)
         if heartbeat_interval < 0:
             raise ValueError(f"heartbeat_interval must be >= 0 seconds (0 turns it off); got {heartbeat_interval}")
         self.job_id = job_id
-        self.gcp_conn_id = gcp_conn_id
-        self.project_id = project_id
-        self.backend = backend
-        self.region = region
         self.deferrable = deferrable
         self.deadline_grace = deadline_grace
         self.cancel_on_deadline = cancel_on_deadline
         self.timeout_from_job = timeout is None
         self._hook: TrainingJobHook | None = None
         self.heartbeat_interval = heartbeat_interval
-        self.impersonation_chain = impersonation_chain
         self._wait_state = WaitState(stream_logs=False)  # kept across pokes in poke mode; reschedule starts fresh
 
     @property
     def hook(self) -> TrainingJobHook:
         """The training hook for this sensor's connection, project, backend and region."""
         if self._hook is None:
-            from airflow_provider_trainjobs.hooks.training import TrainingJobHook
-
-            self._hook = TrainingJobHook(gcp_conn_id=self.gcp_conn_id, project_id=self.project_id,
-                                         backend=self.backend, region=self.region,
-                                         impersonation_chain=self.impersonation_chain)
+            self._hook = self.training_hook()
         return self._hook
 
     def execute(self, context: Context) -> Any:
@@ -113,10 +99,9 @@ class TrainingJobSensor(BaseSensorOperator):
 
         self.defer(
             trigger=TrainingJobTrigger(
-                job_id=self.job_id, gcp_conn_id=self.gcp_conn_id, project_id=self.project_id,
-                backend=self.backend, region=self.region, poll_interval=self.poke_interval,
+                job_id=self.job_id, **self.connection_kwargs(), poll_interval=self.poke_interval,
                 grace=self.deadline_grace, cancel_on_deadline=self.cancel_on_deadline, cancel_on_kill=False,
-                heartbeat_interval=self.heartbeat_interval, impersonation_chain=self.impersonation_chain,
+                heartbeat_interval=self.heartbeat_interval,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID
+from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, connection_kwargs
 from airflow_provider_trainjobs.hooks.errors import TrainingJobFailed
 from airflow_provider_trainjobs.triggers import log_resume
 
@@ -89,10 +89,7 @@ class TrainingJobTrigger(BaseTrigger):
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "job_id": self.job_id,
-                "gcp_conn_id": self.gcp_conn_id,
-                "project_id": self.project_id,
-                "backend": self.backend,
-                "region": self.region,
+                **connection_kwargs(self),
                 "poll_interval": self.poll_interval,
                 "grace": self.grace,
                 "cancel_on_deadline": self.cancel_on_deadline,
@@ -103,7 +100,6 @@ class TrainingJobTrigger(BaseTrigger):
                 "max_retries": self.max_retries,
                 "retry_delay": self.retry_delay,
                 "heartbeat_interval": self.heartbeat_interval,
-                "impersonation_chain": self.impersonation_chain,
             },
         )
 
@@ -111,15 +107,7 @@ class TrainingJobTrigger(BaseTrigger):
         """A hook for this trigger's connection (built per use: hooks hold no cross-await state)."""
         from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 
-        return TrainingJobHook(
-            self.gcp_conn_id,
-            project_id=self.project_id,
-            backend=self.backend,
-            region=self.region,
-            max_retries=self.max_retries,
-            retry_delay=self.retry_delay,
-            impersonation_chain=self.impersonation_chain,
-        )
+        return TrainingJobHook(**connection_kwargs(self), max_retries=self.max_retries, retry_delay=self.retry_delay)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait through the process's poller (the shared wait loop on its answers); yield exactly one event."""
