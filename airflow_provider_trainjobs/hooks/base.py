@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from urllib.parse import urlparse
 
 from airflow.sdk import BaseHook
@@ -30,6 +30,15 @@ SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 # The connection arguments every operator, the sensor, the trigger and the hooks take (connection_kwargs).
 CONNECTION_ARGS = ("gcp_conn_id", "project_id", "backend", "region", "impersonation_chain")
 log = logging.getLogger(__name__)
+
+
+class ConnectionOverrides(TypedDict, total=False):
+    """What a hook takes besides ``gcp_conn_id``, each overriding the connection's (None or absent: its value)."""
+
+    project_id: str | None
+    backend: str | None
+    region: str | None
+    impersonation_chain: str | Sequence[str] | None
 
 
 def connection_kwargs(owner: object) -> dict[str, Any]:
@@ -145,21 +154,16 @@ class TrainJobsBaseHook(BaseHook):
     conn_type = "trainjobs"
     hook_name = "Training Jobs (AI Platform / Vertex AI / local)"
 
-    def __init__(
-        self,
-        gcp_conn_id: str = DEFAULT_CONN_ID,
-        *,
-        project_id: str | None = None,
-        backend: str | None = None,
-        region: str | None = None,
-        impersonation_chain: str | Sequence[str] | None = None,
-    ) -> None:
+    def __init__(self, gcp_conn_id: str = DEFAULT_CONN_ID, **overrides: Unpack[ConnectionOverrides]) -> None:
         super().__init__()
+        unknown = sorted(set(overrides) - set(ConnectionOverrides.__annotations__))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: {', '.join(unknown)}")
         self.gcp_conn_id = gcp_conn_id
-        self._project_override = project_id
-        self._backend_override = backend
-        self._region_override = region
-        self._impersonation_override = impersonation_chain_of(impersonation_chain)
+        self._project_override = overrides.get("project_id")
+        self._backend_override = overrides.get("backend")
+        self._region_override = overrides.get("region")
+        self._impersonation_override = impersonation_chain_of(overrides.get("impersonation_chain"))
         self._settings: ConnectionSettings | None = None
 
     def _apply_overrides(self, settings: ConnectionSettings) -> ConnectionSettings:

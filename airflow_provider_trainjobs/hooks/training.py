@@ -16,11 +16,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 
-from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, ON_CONFLICT, TrainJobsBaseHook
+from airflow_provider_trainjobs.hooks.base import (
+    DEFAULT_CONN_ID,
+    ON_CONFLICT,
+    ConnectionOverrides,
+    TrainJobsBaseHook,
+)
 from airflow_provider_trainjobs.hooks.create import create_once, spec_differences
 from airflow_provider_trainjobs.hooks.errors import JobSpecConflict, TrainingJobApiError, unreachable
 from airflow_provider_trainjobs.hooks.executor import in_executor
@@ -57,6 +62,19 @@ HTTP_TIMEOUT = 60.0
 LOG_HTTP_TIMEOUT = 10.0
 
 
+class WaitOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`TrainingJobHook.wait_for_job` and its async twin, declared once."""
+
+    poll_interval: float
+    grace: float
+    cancel_on_deadline: bool
+    stream_logs: bool
+    on_progress: Callable[[dict[str, Any]], None] | None
+    wait_state: WaitState | None
+    log: Any
+    heartbeat_interval: float
+
+
 class TrainingJobHook(TrainJobsBaseHook):
     """Training jobs on the ``ml`` v1 protocol (local service, AI Platform) or Vertex AI (``backend="vertex"``).
 
@@ -68,23 +86,20 @@ class TrainingJobHook(TrainJobsBaseHook):
     :param retry_delay: first backoff delay in seconds (doubles each retry, jittered).
     :param retry_max_delay: cap on one backoff delay.
     :param retry_total: cap on the seconds one call may spend retrying.
+    :param overrides: ``project_id``, ``backend``, ``region``, ``impersonation_chain`` (ConnectionOverrides).
     """
 
     def __init__(
         self,
         gcp_conn_id: str = DEFAULT_CONN_ID,
-        project_id: str | None = None,
-        backend: str | None = None,
-        region: str | None = None,
         *,
         max_retries: int = 5,
         retry_delay: float = 1.0,
         retry_max_delay: float = 30.0,
         retry_total: float = 300.0,
-        impersonation_chain: str | Sequence[str] | None = None,
+        **overrides: Unpack[ConnectionOverrides],
     ) -> None:
-        super().__init__(gcp_conn_id, project_id=project_id, backend=backend, region=region,
-                         impersonation_chain=impersonation_chain)
+        super().__init__(gcp_conn_id, **overrides)
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0; got {max_retries}")
         self.retry_policy = RetryPolicy(max_retries, retry_delay, retry_max_delay, retry_total)
@@ -287,50 +302,25 @@ class TrainingJobHook(TrainJobsBaseHook):
 
     # -- waiting -----------------------------------------------------------------------------------
 
-    def wait_for_job(
-        self,
-        job_id: str,
-        *,
-        poll_interval: float = 10.0,
-        grace: float = 60.0,
-        cancel_on_deadline: bool = True,
-        stream_logs: bool = True,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-        wait_state: WaitState | None = None,
-        log: Any = None,
-        heartbeat_interval: float = DEFAULT_HEARTBEAT,
-    ) -> dict[str, Any]:
+    def wait_for_job(self, job_id: str, **options: Unpack[WaitOptions]) -> dict[str, Any]:
         """Block until the job is terminal; return it if SUCCEEDED, else raise ``TrainingJobFailed``.
 
-        Deadline passed (``maxWaitTime``/``maxRunningTime`` plus ``grace``) → the job is cancelled
-        (if ``cancel_on_deadline``) and ``TrainingJobDeadlineExceeded`` raised. ``wait_state`` lets a
-        caller carry the log cursor in (e.g. from before a deferral) and read it afterwards; ``log``
-        receives the state transitions and trainer lines (default: this hook's logger); a quiet job gets a
-        heartbeat line every ``heartbeat_interval`` seconds (0: none).
+        ``options`` (:class:`WaitOptions`; defaults in :meth:`_steps`): ``poll_interval`` (10 s), ``grace``
+        (60 s), ``cancel_on_deadline`` (True), ``stream_logs`` (True), ``on_progress``, ``wait_state``, ``log``,
+        ``heartbeat_interval`` (DEFAULT_HEARTBEAT). Deadline passed (``maxWaitTime``/``maxRunningTime`` plus
+        ``grace``) → the job is cancelled (if ``cancel_on_deadline``) and ``TrainingJobDeadlineExceeded`` raised.
+        ``wait_state`` lets a caller carry the log cursor in (e.g. from before a deferral) and read it afterwards;
+        ``log`` receives the state transitions and trainer lines (default: this hook's logger); a quiet job gets
+        a heartbeat line every ``heartbeat_interval`` seconds (0: none).
         """
-        steps = self._steps(job_id, wait_state, stream_logs, poll_interval, grace, cancel_on_deadline,
-                            on_progress, log, heartbeat_interval)
-        return drive(steps, partial(self._perform, job_id))
+        return drive(self._steps(job_id, **options), partial(self._perform, job_id))
 
-    async def async_wait_for_job(
-        self,
-        job_id: str,
-        *,
-        poll_interval: float = 10.0,
-        grace: float = 60.0,
-        cancel_on_deadline: bool = True,
-        stream_logs: bool = True,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-        wait_state: WaitState | None = None,
-        log: Any = None,
-        heartbeat_interval: float = DEFAULT_HEARTBEAT,
-    ) -> dict[str, Any]:
+    async def async_wait_for_job(self, job_id: str, **options: Unpack[WaitOptions]) -> dict[str, Any]:
         """Async twin of :meth:`wait_for_job` (same loop; steps run on the poller's small executor, never the
         event loop's default pool; sleeps don't block the loop). Triggers share one poller instead
         (hooks/poller.py)."""
         await self.aget_settings()
-        steps = self._steps(job_id, wait_state, stream_logs, poll_interval, grace, cancel_on_deadline,
-                            on_progress, log, heartbeat_interval)
+        steps = self._steps(job_id, **options)
 
         async def perform(step: Step) -> Any:
             if isinstance(step, Sleep):
@@ -339,9 +329,10 @@ class TrainingJobHook(TrainJobsBaseHook):
 
         return await adrive(steps, perform)
 
-    def _steps(self, job_id: str, wait_state: WaitState | None, stream_logs: bool, poll_interval: float,
-               grace: float, cancel_on_deadline: bool, on_progress: Callable[[dict[str, Any]], None] | None,
-               log: Any, heartbeat_interval: float = DEFAULT_HEARTBEAT,
+    def _steps(self, job_id: str, *, poll_interval: float = 10.0, grace: float = 60.0,
+               cancel_on_deadline: bool = True, stream_logs: bool = True,
+               on_progress: Callable[[dict[str, Any]], None] | None = None, wait_state: WaitState | None = None,
+               log: Any = None, heartbeat_interval: float = DEFAULT_HEARTBEAT,
                ) -> Generator[Step, Any, dict[str, Any]]:
         """The wait loop for ``job_id`` (validated arguments); both drivers perform its steps."""
         state = wait_state or WaitState()
