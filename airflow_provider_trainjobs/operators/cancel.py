@@ -25,8 +25,7 @@ class CancelTrainingJobOperator(ConnectionArgsOperator):
         (operators/connection.py); all but gcp_conn_id's default templated like ``job_id``.
     """
 
-    template_fields: Sequence[str] = ("job_id", "project_id", "gcp_conn_id", "backend", "region",
-                                      "impersonation_chain")
+    template_fields: Sequence[str] = ("job_id", *ConnectionArgsOperator.template_fields)
     operator_extra_links = (TrainingJobLink(),)
     ui_color = "#f7d7d7"
 

@@ -26,6 +26,8 @@ class ConnectionArgsOperator(BaseOperator):
     :param impersonation_chain: a service account to impersonate, or a chain whose last entry is the target.
     """
 
+    template_fields: Sequence[str] = ("project_id", "gcp_conn_id", "backend", "region", "impersonation_chain")
+
     def __init__(
         self,
         *,

@@ -51,8 +51,7 @@ class TrainingJobSensor(ConnectionArgsOperator, BaseSensorOperator):
     (``operators._common.push_best_trial``), in poke, reschedule and deferrable mode alike.
     """
 
-    template_fields: Sequence[str] = ("job_id", "project_id", "gcp_conn_id", "backend", "region",
-                                      "impersonation_chain")
+    template_fields: Sequence[str] = ("job_id", *ConnectionArgsOperator.template_fields)
     operator_extra_links = (TrainingJobLink(),)
     ui_color = "#d7f7e3"
 
