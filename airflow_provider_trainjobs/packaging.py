@@ -1,8 +1,9 @@
 """Build a trainer's source distribution the way ``gcloud ai-platform jobs submit training --package-path`` does.
 
 ``setup.py`` is looked for in the parent of the package dir as given (a symlinked package dir is looked up beside
-the link, as gcloud does); without one a minimal ``setup.py`` holding only that package is generated; a
-``pyproject.toml``-only parent is built with its own backend. The build runs in a subprocess in a temporary
+the link, as gcloud does); a ``pyproject.toml`` project is built with its own backend, a ``setup.cfg`` project
+through a ``setup()`` shim (:mod:`~airflow_provider_trainjobs.packaging_project`); only with no project at all is
+a minimal ``setup.py`` holding only that package generated. The build runs in a subprocess in a temporary
 build dir holding a copy of the package and of the project root's other files and dirs, so a ``setup.py`` that
 writes there writes into the copy. One case still reaches the user's tree: when the root's other dirs and files
 add up to more than :data:`COPY_BUDGET_BYTES`, the largest are symlinked instead of copied (each one logged as a
@@ -27,7 +28,14 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from airflow_provider_trainjobs.packaging_project import (
+    SETUP_SHIM,
+    ProjectKind,
+    has_project_files,
+    project_kind,
+)
 from airflow_provider_trainjobs.processes import kill_tree, new_marker
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,8 @@ __all__ = ["BuiltPackage", "PackageSource", "PackagingError", "build_training_pa
 # 1980-01-01: the earliest time zip-based tools accept; every member of the tarball gets it.
 REPRODUCIBLE_MTIME = 315532800
 BUILD_TIMEOUT_SECONDS = 600
+# The one compression pass (setup.py writes a plain .tar): gzip's default level, as fast as it is reproducible.
+GZIP_LEVEL = 6
 # The project root's dirs and files beside the package are copied into the build dir up to this many bytes in
 # all (each file counted as at least 4 KiB, so many small files count too); beyond it the largest are linked.
 COPY_BUDGET_BYTES = 64 * 1024 * 1024
@@ -104,13 +114,18 @@ class BuiltPackage:
 class PackageSource:
     """A checked ``package_path``: the package dir, the project root (its parent) and how it will be built.
 
-    ``tarball_name`` is the sdist's file name when it is known before building (generated ``setup.py``:
-    ``<name>-0.0.0.tar.gz``), else None (the project's own ``setup.py``/``pyproject.toml`` decides it).
+    ``kind`` is :func:`~airflow_provider_trainjobs.packaging_project.project_kind` of the root. ``tarball_name``
+    is the sdist's file name when it is known before building (generated ``setup.py``: ``<name>-0.0.0.tar.gz``),
+    else None (the project's own ``setup.py``/``pyproject.toml``/``setup.cfg`` decides it).
     """
 
     package_dir: Path
     root: Path
-    generated_setup: bool
+    kind: ProjectKind
+
+    @property
+    def generated_setup(self) -> bool:
+        return self.kind == "generated"
 
     @property
     def tarball_name(self) -> str | None:
@@ -132,13 +147,13 @@ def check_package_path(package_path: str | os.PathLike[str]) -> PackageSource:
             f"package_path {str(package_path)!r} has no __init__.py: the trainer must be a Python package"
         )
     root = package_dir.parent
-    generated = not (root / "setup.py").is_file() and not (root / "pyproject.toml").is_file()
-    if generated and not package_dir.name.isidentifier():
+    kind = project_kind(root)
+    if kind == "generated" and not package_dir.name.isidentifier():
         raise PackagingError(
             f"package_path {str(package_path)!r}: without a setup.py the directory name must be a valid "
             f"Python package name (letters, digits, underscores), got {package_dir.name!r}"
         )
-    return PackageSource(package_dir, root, generated)
+    return PackageSource(package_dir, root, kind)
 
 
 def build_training_package(package_path: str | os.PathLike[str], output_dir: str | os.PathLike[str] | None = None
@@ -158,19 +173,22 @@ def build_training_package(package_path: str | os.PathLike[str], output_dir: str
         dist = Path(tmp) / "dist"
         dist.mkdir()
         try:
-            if generated:
-                # Only the package goes into the build dir, next to a generated setup.py (never written to the
-                # user's tree).
+            if generated and not has_project_files(root):
+                # No project at all: only the package goes into the build dir, next to a generated setup.py
+                # (never written to the user's tree).
                 work.mkdir()
                 _copy_tree(package_dir.resolve(), work / package_dir.name)
-                (work / "setup.py").write_text(_GENERATED_SETUP.format(name=package_dir.name), encoding="utf-8")
             else:
                 _mirror_project(root, package_dir, work)
+            if generated:  # beside a mirrored MANIFEST.in/setup.cfg too, which setuptools then still applies
+                (work / "setup.py").write_text(_GENERATED_SETUP.format(name=package_dir.name), encoding="utf-8")
+            elif source.kind == "setup.cfg":  # setuptools reads name, version, dependencies from setup.cfg
+                (work / "setup.py").write_text(SETUP_SHIM, encoding="utf-8")
         except (OSError, shutil.Error) as err:
             raise PackagingError(f"package_path {str(package_path)!r}: cannot prepare the build: {err}") from err
         raw = _run_build(work, dist, Path(tmp) / "build.log", use_setup_py=(work / "setup.py").is_file(),
                          package_path=str(package_path))
-        target = out_dir / raw.name
+        target = out_dir / (raw.name + ".gz" if raw.suffix == ".tar" else raw.name)
         digest = _repack(raw, target)
     return BuiltPackage(path=target, sha256=digest, generated_setup=generated)
 
@@ -295,7 +313,7 @@ def _run_build(work: Path, dist: Path, log_path: Path, *, use_setup_py: bool, pa
 
     Output goes to ``log_path``, not a pipe: a child the build leaves behind cannot hang the wait on it."""
     if use_setup_py:
-        cmd = [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(dist), "--formats=gztar"]
+        cmd = [sys.executable, "setup.py", "-q", "sdist", "--dist-dir", str(dist), "--formats=tar"]
     else:
         cmd = [sys.executable, "-c", _PEP517_RUNNER, str(dist)]
     key, value = new_marker(_BUILD_MARKER)
@@ -324,18 +342,36 @@ def _run_build(work: Path, dist: Path, log_path: Path, *, use_setup_py: bool, pa
         raise PackagingError(f"building {package_path!r} took longer than {BUILD_TIMEOUT_SECONDS}s and was stopped;"
                              f" last output:\n{tail}")
     what = "setup.py sdist" if use_setup_py else "the pyproject.toml build backend"
-    tarballs = sorted(dist.glob("*.tar.gz"))
+    tarballs = sorted(dist.glob("*.tar" if use_setup_py else "*.tar.gz"))
     if proc.returncode != 0 or len(tarballs) != 1:
-        reason = f"exited with {proc.returncode}" if proc.returncode else f"produced {len(tarballs)} .tar.gz files"
+        reason = f"exited with {proc.returncode}" if proc.returncode else f"produced {len(tarballs)} sdist files"
         raise PackagingError(f"building {package_path!r} with {what} failed ({reason}); last output:\n{tail}")
     return tarballs[0]
 
 
+class _HashingWriter:
+    """A write-only file that hashes what passes through it, so the sha256 needs no second read."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
 def _repack(source: Path, target: Path) -> str:
-    """Rewrite a tarball with sorted members, fixed times/owners/modes and a fixed gzip header; return sha256."""
+    """Write ``source`` (a ``.tar``, or a ``.tar.gz`` from a PEP 517 backend) to ``target`` as a reproducible
+    ``.tar.gz``: sorted members, fixed times/owners/modes, a gzip header without a time, compressed once while
+    being hashed. Returns the sha256 of the written bytes."""
     partial = target.with_name(target.name + ".partial")
-    with tarfile.open(source, "r:gz") as tin, open(partial, "wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+    with tarfile.open(source, "r:*") as tin, open(partial, "wb") as raw:
+        writer = _HashingWriter(raw)
+        with gzip.GzipFile(filename="", mode="wb", fileobj=writer, mtime=0, compresslevel=GZIP_LEVEL) as gz:
             with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tout:
                 for member in sorted(tin.getmembers(), key=lambda m: m.name):
                     member.mtime = REPRODUCIBLE_MTIME
@@ -346,8 +382,4 @@ def _repack(source: Path, target: Path) -> str:
                     member.mode = 0o755 if executable else 0o644
                     tout.addfile(member, tin.extractfile(member) if member.isfile() else None)
     os.replace(partial, target)
-    digest = hashlib.sha256()
-    with open(target, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return writer.digest.hexdigest()

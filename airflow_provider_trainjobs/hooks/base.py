@@ -22,7 +22,6 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
-BACKENDS = ("ai-platform", "vertex")
 DEFAULT_CONN_ID = "google_cloud_default"
 # What a create does when the job id exists with another spec (TrainingJobHook.create_job, the operators).
 ON_CONFLICT = ("attach", "fail", "suffix")
@@ -101,6 +100,9 @@ def settings_from_extras(extras: dict[str, Any]) -> ConnectionSettings:
             keyfile = json.loads(keyfile)
         except ValueError:
             raise ValueError("connection extra 'keyfile_dict' is not valid JSON") from None
+    # Imported here, not at module level: the spec package is too heavy to load while a DAG file is parsed.
+    from airflow_provider_trainjobs.spec.validation import BACKENDS
+
     backend = str(get("backend") or "ai-platform")
     if backend not in BACKENDS:
         raise ValueError(f"connection extra 'backend' must be one of {', '.join(BACKENDS)}; got {backend!r}")
@@ -155,6 +157,8 @@ class TrainJobsBaseHook(BaseHook):
 
     def _apply_overrides(self, settings: ConnectionSettings) -> ConnectionSettings:
         from dataclasses import replace
+
+        from airflow_provider_trainjobs.spec.validation import BACKENDS
 
         backend = self._backend_override or settings.backend
         if backend not in BACKENDS:

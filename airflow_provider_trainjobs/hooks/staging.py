@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, TrainJobsBaseHook
+from airflow_provider_trainjobs.hooks.gcs_check import check_gcs_packages
 from airflow_provider_trainjobs.staging_plan import (
     MAX_PACKAGE_URIS,
     PACKAGE_SUFFIXES,
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 
 # The planning names are re-exported: they lived here before airflow_provider_trainjobs.staging_plan.
 __all__ = ["MAX_PACKAGE_URIS", "PACKAGE_SUFFIXES", "StagedObject", "StagingArgs", "StagingError", "StagingHook",
-           "StagingPlan", "check_staging_args", "digest_staging", "plan_staging", "staging_prefix"]
+           "StagingPlan", "cache_object_name", "check_staging_args", "digest_staging", "plan_staging",
+           "staging_prefix"]
 
 _CONTENT_TYPES = {".tar.gz": "application/gzip", ".whl": "application/zip", ".zip": "application/zip"}
 _CHUNK_ALIGNMENT = 256 * 1024
@@ -63,15 +65,19 @@ class StagingHook(TrainJobsBaseHook):
 
     ``chunk_size`` (a multiple of 256 KiB) sets the chunk of resumable uploads, used for files above the
     client's 8 MiB multipart limit. Transient errors (429, 5xx, resets) are retried by the client's default
-    retry policy; content-addressed uploads are idempotent, so every upload is retried.
+    retry policy; content-addressed uploads are idempotent, so every upload is retried. ``gs://`` entries of
+    ``packages`` are looked up (exist, readable) before anything is uploaded unless ``check_gcs_packages`` is
+    False (then they are logged as not checked).
     """
 
     def __init__(self, gcp_conn_id: str = DEFAULT_CONN_ID, *, project_id: str | None = None,
-                 chunk_size: int | None = None, impersonation_chain: str | Sequence[str] | None = None) -> None:
+                 chunk_size: int | None = None, impersonation_chain: str | Sequence[str] | None = None,
+                 check_gcs_packages: bool = True) -> None:
         super().__init__(gcp_conn_id, project_id=project_id, impersonation_chain=impersonation_chain)
         if chunk_size is not None and (chunk_size <= 0 or chunk_size % _CHUNK_ALIGNMENT):
             raise StagingError(f"chunk_size: must be a positive multiple of 256 KiB, got {chunk_size}")
         self.chunk_size = chunk_size
+        self.check_gcs_packages = check_gcs_packages
         self._client: Client | None = None
 
     def get_conn(self) -> Client:
@@ -116,8 +122,9 @@ class StagingHook(TrainJobsBaseHook):
                                   staging_bucket=staging_bucket, job_dir=job_dir)
         if args.destination is not None:
             self._existing_bucket(self.get_conn(), args.destination[0])  # a missing bucket fails before the build
+        self._check_passthrough(args.passthrough)  # so does a missing gs:// package
         if not package_path:
-            return self.stage_plan(digest_staging(args))
+            return self._stage(digest_staging(args), bucket_checked=True)
         from airflow_provider_trainjobs.packaging import build_training_package
 
         with tempfile.TemporaryDirectory(prefix="trainjobs-package-") as out_dir:
@@ -127,24 +134,43 @@ class StagingHook(TrainJobsBaseHook):
             # Re-checked with the built file: its name is only known now when the project has its own setup.py.
             final = check_staging_args([*entries, str(built.path)], job_id=job_id, staging_bucket=staging_bucket,
                                        job_dir=job_dir)
-            return self.stage_plan(digest_staging(final))
+            return self._stage(digest_staging(final), bucket_checked=True)
 
     def stage_plan(self, plan: StagingPlan) -> list[StagedObject]:
         """Upload what ``plan`` (from :func:`plan_staging`) says, skipping objects already there unchanged.
 
         Each upload is checked against the checksum taken when the plan was made; on a mismatch (the file
         changed since, or the bytes were corrupted) the object is deleted again and StagingError is raised, so
-        no wrong bytes stay at a content-addressed path.
+        no wrong bytes stay at a content-addressed path. ``gs://`` entries are checked first (see
+        :func:`~airflow_provider_trainjobs.hooks.gcs_check.check_gcs_packages`).
+        """
+        self._check_passthrough(plan.passthrough)
+        return self._stage(plan)
+
+    def _check_passthrough(self, uris: Sequence[str]) -> None:
+        if not uris:
+            return
+        if not self.check_gcs_packages:
+            for uri in uris:
+                self.log.info("%s passed through, not checked (check_gcs_packages=False)", uri)
+            return
+        check_gcs_packages(self.get_conn(), uris, endpoint=self.settings.storage_endpoint, log=self.log)
+
+    def _stage(self, plan: StagingPlan, *, bucket_checked: bool = False) -> list[StagedObject]:
+        """Stage the plan's local files; its ``gs://`` entries were checked already.
+
+        Per file: already at its path unchanged → nothing; else the same bytes already staged for another job
+        (the content-addressed copy :func:`cache_object_name`) → a server-side copy, 0 bytes sent; else one
+        upload, then a server-side copy of it to the content-addressed name for the next job.
         """
         staged = [StagedObject(uri, None, None, False, uri) for uri in plan.passthrough]
-        for uri in plan.passthrough:
-            self.log.info("%s is already in Cloud Storage: passed through", uri)
         if not plan.uploads:
             return staged
         from google.cloud.storage.retry import DEFAULT_RETRY
 
         client = self.get_conn()
-        buckets = {name: self._existing_bucket(client, name) for name in {b for _, b, _ in plan.uploads}}
+        names = {b for _, b, _ in plan.uploads}
+        buckets = {n: client.bucket(n) if bucket_checked else self._existing_bucket(client, n) for n in names}
         for local, bucket_name, object_name in plan.uploads:
             uri = f"gs://{bucket_name}/{object_name}"
             bucket = buckets[bucket_name]
@@ -153,19 +179,44 @@ class StagingHook(TrainJobsBaseHook):
                 self.log.info("%s already staged at %s (%d bytes): upload skipped", local.path.name, uri, local.size)
                 staged.append(StagedObject(uri, local.size, local.sha256, False, str(local.path)))
                 continue
+            cache_name = cache_object_name(object_name, local)
+            cached = bucket.get_blob(cache_name, retry=DEFAULT_RETRY)
+            if cached is not None and _same_content(cached, local):
+                blob = bucket.copy_blob(cached, bucket, object_name, retry=DEFAULT_RETRY)
+                self._verify(blob, local, uri)
+                self.log.info("%s already staged at gs://%s/%s: copied server-side to %s (0 bytes uploaded)",
+                              local.path.name, bucket_name, cache_name, uri)
+                staged.append(StagedObject(uri, local.size, local.sha256, False, str(local.path)))
+                continue
             blob = bucket.blob(object_name, chunk_size=self.chunk_size)
             suffix = next(s for s in PACKAGE_SUFFIXES if local.path.name.endswith(s))
-            blob.upload_from_filename(str(local.path), content_type=_CONTENT_TYPES[suffix], checksum="md5",
+            # No client-side checksum pass: the md5 the server reports is compared with the planned one below.
+            blob.upload_from_filename(str(local.path), content_type=_CONTENT_TYPES[suffix], checksum=None,
                                       retry=DEFAULT_RETRY)
-            if not _same_content(blob, local):
-                self._delete_quietly(blob)
-                raise StagingError(
-                    f"packages: {uri} does not match {local.path} after upload "
-                    f"(md5 {blob.md5_hash!r} != {local.md5_b64!r}); the file changed or the upload was corrupted"
-                )
+            self._verify(blob, local, uri)
             self.log.info("uploaded %s to %s (%d bytes)", local.path.name, uri, local.size)
             staged.append(StagedObject(uri, local.size, local.sha256, True, str(local.path)))
+            self._keep_cache_copy(bucket, blob, cache_name)
         return staged
+
+    def _verify(self, blob: Blob, local: LocalFile, uri: str) -> None:
+        """StagingError (after deleting the object) unless ``blob`` holds exactly the planned bytes."""
+        if not _same_content(blob, local):
+            self._delete_quietly(blob)
+            raise StagingError(
+                f"packages: {uri} does not match {local.path} after upload "
+                f"(md5 {blob.md5_hash!r} != {local.md5_b64!r}); the file changed or the upload was corrupted"
+            )
+
+    def _keep_cache_copy(self, bucket: Any, blob: Blob, cache_name: str) -> None:
+        """Server-side copy of a fresh upload to its content-addressed name; a failure only costs reuse."""
+        from google.api_core.exceptions import GoogleAPIError
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        try:
+            bucket.copy_blob(blob, bucket, cache_name, retry=DEFAULT_RETRY)
+        except GoogleAPIError as err:
+            self.log.warning("could not keep gs://%s/%s for reuse by later jobs: %s", bucket.name, cache_name, err)
 
     def stage_package_uris(self, packages: Sequence[str] | str, *, job_id: str | None = None,
                            staging_bucket: str | None = None, job_dir: str | None = None) -> list[str]:
@@ -197,6 +248,16 @@ class StagingHook(TrainJobsBaseHook):
         if bucket is None:
             raise StagingError(f"bucket {name!r} does not exist; create it first (staging never creates buckets)")
         return bucket
+
+
+def cache_object_name(object_name: str, local: LocalFile) -> str:
+    """The content-addressed name a staged file is also kept under, found again with one GET by a later job.
+
+    ``<prefix>/_by_sha256/<sha256 of the file>/<file>`` where ``<prefix>`` is the staging bucket's prefix (for
+    ``<prefix>/<jobId>/<sha256>/<file>``) or the job dir (for ``<jobDir>/packages/<sha256>/<file>``).
+    """
+    base = object_name.split("/")[:-3]
+    return "/".join([*base, "_by_sha256", local.sha256, local.path.name])
 
 
 def _same_content(blob: Blob, local: LocalFile) -> bool:

@@ -9,16 +9,23 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_trainjobs.hooks.waiting import raise_for_event  # its home is beside the trigger's event
-from airflow_provider_trainjobs.naming import sanitize_label_value
-
 __all__ = ["BEST_TRIAL_ARGS_KEY", "BEST_TRIAL_KEY", "RUN_LABEL_KEYS", "best_trial_args", "best_trial_summary",
-           "clean_str", "is_tuning_job", "push_best_trial", "raise_for_event", "run_labels"]
+           "clean_str", "is_tuning_job", "push_best_trial", "run_labels"]
 
 RUN_LABEL_KEYS = ("airflow_dag_id", "airflow_task_id", "airflow_run_id")
 # XCom keys of a tuning job's result, pushed by whichever task observed the job's end (operator or sensor).
 BEST_TRIAL_KEY = "best_trial"
 BEST_TRIAL_ARGS_KEY = "best_trial_args"
+
+
+def __getattr__(name: str) -> Any:
+    """``raise_for_event`` lives beside the trigger's event in hooks/waiting.py; it is re-exported lazily,
+    because that module loads the spec package, too heavy for a DAG file's parse."""
+    if name == "raise_for_event":
+        from airflow_provider_trainjobs.hooks.waiting import raise_for_event
+
+        return raise_for_event
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def clean_str(value: Any) -> str | None:
@@ -30,6 +37,8 @@ def clean_str(value: Any) -> str | None:
 
 def run_labels(dag_id: str, task_id: str, run_id: str) -> dict[str, str]:
     """Labels that tie a job to the Airflow task instance that submitted it (sanitised to label rules)."""
+    from airflow_provider_trainjobs.naming import sanitize_label_value
+
     return dict(zip(RUN_LABEL_KEYS, (sanitize_label_value(v) for v in (dag_id, task_id, run_id)), strict=True))
 
 

@@ -17,7 +17,6 @@ from airflow.sdk import BaseOperator, conf
 from airflow_provider_trainjobs.hooks.base import DEFAULT_CONN_ID, ON_CONFLICT
 from airflow_provider_trainjobs.operators._common import (
     clean_str,
-    raise_for_event,
     run_labels,
 )
 from airflow_provider_trainjobs.operators._job_body import (
@@ -329,6 +328,7 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
             poll_interval=self.poll_interval,
             grace=self.deadline_grace,
             cancel_on_kill=self.cancel_on_kill,
+            impersonation_chain=self.impersonation_chain,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -370,6 +370,8 @@ class SubmitTrainingJobOperator(ResubmitMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger fired: return the SUCCEEDED job or fail with the job's error message."""
+        from airflow_provider_trainjobs.hooks.waiting import raise_for_event
+
         job = raise_for_event(event)
         return self.on_job_done(context, job)
 

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
+from support.gcs_objects import put_gs_objects
 
 from airflow_provider_trainjobs.hooks.staging import StagingError, StagingHook, plan_staging
 
@@ -40,14 +41,25 @@ def pkgs(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
-def object_names(bucket: storage.Bucket) -> list[str]:
+def all_object_names(bucket: storage.Bucket) -> list[str]:
     return sorted(b.name for b in bucket.client.list_blobs(bucket.name))
+
+
+def object_names(bucket: storage.Bucket) -> list[str]:
+    """The staged packages' objects, without the content-addressed copies kept for reuse (``_by_sha256/``)."""
+    return [n for n in all_object_names(bucket) if "_by_sha256/" not in n]
+
+
+def put(bucket: storage.Bucket, *uris: str) -> None:
+    """Make the gs:// packages a test passes exist: they are checked before anything is staged."""
+    put_gs_objects(bucket.client._connection.API_BASE_URL, *uris)
 
 
 def test_gs_uris_first_then_local_files_under_staging_bucket_job_and_digest(
         bucket: storage.Bucket, pkgs: dict[str, Path]) -> None:
     local = [pkgs["dep1-1.0.tar.gz"], pkgs["trainer-0.1.tar.gz"]]
     packages = [str(local[0]), "gs://other-bucket/deps/extra-1.0.whl", str(local[1])]
+    put(bucket, "gs://other-bucket/deps/extra-1.0.whl")
 
     staged = StagingHook().stage_packages(packages, job_id="census_1", staging_bucket=f"gs://{bucket.name}/pre")
 
@@ -201,7 +213,7 @@ def test_transient_upload_errors_are_retried(storage_emulator: str, flaky_endpoi
 def _assert_error_and_nothing_uploaded(bucket: storage.Bucket, packages: list[str], match: str, **kwargs: str) -> None:
     with pytest.raises(StagingError, match=match):
         StagingHook().stage_packages(packages, **kwargs)
-    assert object_names(bucket) == []
+    assert all_object_names(bucket) == []
 
 
 def test_no_staging_bucket_nor_job_dir(bucket: storage.Bucket, pkgs: dict[str, Path]) -> None:
@@ -283,6 +295,7 @@ def test_missing_bucket_is_an_error_and_is_not_created(storage_conn: dict[str, s
 
 
 def test_comma_separated_string_like_the_gcloud_flag(bucket: storage.Bucket, pkgs: dict[str, Path]) -> None:
+    put(bucket, "gs://b-1/x.whl")
     uris = StagingHook().stage_package_uris(f"{pkgs['dep1-1.0.tar.gz']}, gs://b-1/x.whl", job_id="j",
                                             staging_bucket=bucket.name)
     assert uris[0] == "gs://b-1/x.whl" and uris[1].endswith("/dep1-1.0.tar.gz")
@@ -320,6 +333,7 @@ def test_stage_training_packages_builds_then_stages_with_each_file_read_once(
                         real_hash(path, combined))
     package_path = _trainer(tmp_path / "app")
     dep = pkgs["dep1-1.0.tar.gz"]
+    put(bucket, "gs://deps-1/extra.whl")
 
     staged = StagingHook().stage_training_packages(
         package_path=str(package_path), packages=[str(dep), "gs://deps-1/extra.whl"], job_id="census_1",
@@ -388,7 +402,7 @@ def test_stage_training_packages_checks_everything_before_building(
         kwargs["packages"] = ["s3://b/x.whl"]
     with pytest.raises(StagingError, match=match):
         StagingHook().stage_training_packages(package_path=str(package_path), **kwargs)  # type: ignore[arg-type]
-    assert object_names(bucket) == []
+    assert all_object_names(bucket) == []
 
 
 def test_a_package_named_like_the_generated_trainer_tarball_is_rejected_before_the_build(
@@ -408,7 +422,7 @@ def test_a_package_named_like_the_generated_trainer_tarball_is_rejected_before_t
         StagingHook().stage_training_packages(package_path=str(package_path),
                                               packages=[str(tmp_path / "trainer-0.0.0.tar.gz")],
                                               job_id="j", staging_bucket=bucket.name, job_dir=None)
-    assert object_names(bucket) == []
+    assert all_object_names(bucket) == []
     (package_path / "__init__.py").unlink()
     with pytest.raises(PackagingError, match="has no __init__.py"):
         StagingHook().stage_training_packages(package_path=str(package_path), packages=None, job_id="j",
@@ -422,4 +436,41 @@ def test_a_file_changed_after_planning_is_not_left_at_its_content_addressed_path
     path.write_bytes(b"edited after the plan was made")
     with pytest.raises(StagingError, match="does not match .* after upload"):
         StagingHook().stage_plan(plan)
-    assert object_names(bucket) == []  # the planned sha256 path does not hold the edited bytes
+    assert all_object_names(bucket) == []  # the planned sha256 path does not hold the edited bytes
+
+
+# --- an unchanged package staged for a new job id: a server-side copy, 0 bytes uploaded ---------------------
+
+
+def test_an_unchanged_package_for_a_new_job_is_copied_server_side_not_uploaded(
+        bucket: storage.Bucket, pkgs: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = pkgs["trainer-0.1.tar.gz"]
+    first = StagingHook().stage_packages([str(path)], job_id="run_1", staging_bucket=f"{bucket.name}/pre")
+    assert first[0].uploaded
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert f"pre/_by_sha256/{sha}/trainer-0.1.tar.gz" in all_object_names(bucket)
+
+    uploads: list[str] = []
+    real_upload = storage.Blob.upload_from_filename
+    monkeypatch.setattr(storage.Blob, "upload_from_filename",
+                        lambda self, *a, **k: uploads.append(self.name) or real_upload(self, *a, **k))
+    capsys.readouterr()
+    second = StagingHook().stage_packages([str(path)], job_id="run_2", staging_bucket=f"{bucket.name}/pre")
+
+    assert uploads == [] and not second[0].uploaded
+    assert second[0].uri == f"gs://{bucket.name}/pre/run_2/{sha}/trainer-0.1.tar.gz"  # gcloud's path
+    assert bucket.blob(f"pre/run_2/{sha}/trainer-0.1.tar.gz").download_as_bytes() == path.read_bytes()
+    assert "copied server-side to" in capsys.readouterr().out
+
+
+def test_a_content_addressed_copy_with_other_bytes_is_not_reused(bucket: storage.Bucket, pkgs: dict[str, Path]) -> None:
+    path = pkgs["trainer-0.1.tar.gz"]
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    bucket.blob(f"_by_sha256/{sha}/trainer-0.1.tar.gz").upload_from_string(b"something else")
+
+    staged = StagingHook().stage_packages([str(path)], job_id="j", staging_bucket=bucket.name)
+
+    assert staged[0].uploaded
+    assert bucket.blob(f"j/{sha}/trainer-0.1.tar.gz").download_as_bytes() == path.read_bytes()
+    assert bucket.blob(f"_by_sha256/{sha}/trainer-0.1.tar.gz").download_as_bytes() == path.read_bytes()

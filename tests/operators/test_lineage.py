@@ -15,6 +15,7 @@ from airflow.sdk import DAG
 from airflow.sdk.exceptions import TaskDeferred
 from google.cloud import storage
 from support import TRAINER_MODULE, TRAINER_PACKAGE, make_context, render_and_execute
+from support.gcs_objects import put_gs_objects
 from support.tuning import GRID
 
 from airflow_provider_trainjobs.operators import (
@@ -66,6 +67,7 @@ def test_the_package_operator_reads_what_it_passes_on_and_writes_what_it_stages(
     new_bucket: Callable[[], storage.Bucket], local_conn: Any,
 ) -> None:
     bucket = new_bucket()
+    put_gs_objects(local_conn.storage_endpoint, "gs://shared-deps/dep-1.0.tar.gz")  # gs:// packages are checked
     with DAG("lineage_pkg", schedule=None):
         op = PackageTrainingAppOperator(task_id="package", package_path=str(TRAINER_PACKAGE),
                                         packages=["gs://shared-deps/dep-1.0.tar.gz"], staging_bucket=bucket.name)

@@ -45,3 +45,11 @@ def test_a_submit_with_a_templated_chain_runs_on_the_local_service_and_logs_it(
     assert job["jobId"]
     assert op.hook.settings.impersonation_chain == ("delegate@local-project.iam.gserviceaccount.com", TARGET)
     assert f"impersonation_chain delegate@local-project.iam.gserviceaccount.com -> {TARGET} recorded" in caplog.text
+
+
+def test_a_deferred_submit_hands_its_chain_to_the_trigger() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("imp_trigger", schedule=None):
+        op = SubmitTrainingJobOperator(task_id="t", module_name="m", impersonation_chain=[TARGET])
+    assert op.make_trigger("j1").serialize()[1]["impersonation_chain"] == [TARGET]

@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from support.airflow_context import dag_run
+from support.gcs_objects import put_gs_objects
 
 from airflow_provider_trainjobs.hooks.staging import StagingError
 from airflow_provider_trainjobs.naming import default_job_id
@@ -69,6 +70,7 @@ def test_packages_and_stages_the_seed_layout_with_extra_packages(bucket: storage
     trainer = write_seed_project(tmp_path / "app")
     wheel = tmp_path / "dep2-2.0-py3-none-any.whl"
     wheel.write_bytes(b"a wheel")
+    put_gs_objects(bucket.client._connection.API_BASE_URL, "gs://shared-deps/dep1-1.0.tar.gz")  # gs:// are checked
     op = make_operator(package_path=str(trainer), packages=[str(wheel), "gs://shared-deps/dep1-1.0.tar.gz"],
                        staging_bucket="gs://{{ params.bucket }}/staging", bucket_param=bucket.name)
 
@@ -133,6 +135,7 @@ def test_blank_rendered_packages_alone_fail_at_once_as_nothing_to_package(storag
 
 def test_blank_entries_of_packages_are_dropped(bucket: storage.Bucket, tmp_path: Path) -> None:
     trainer = write_seed_project(tmp_path / "app")
+    put_gs_objects(bucket.client._connection.API_BASE_URL, "gs://shared-deps/dep1-1.0.tar.gz")  # gs:// are checked
     uris = run(make_operator(package_path=str(trainer), packages=" , gs://shared-deps/dep1-1.0.tar.gz, ",
                              staging_bucket=bucket.name))
     assert uris[0] == "gs://shared-deps/dep1-1.0.tar.gz" and len(uris) == 2 and uris[1].endswith("trainer-0.1.tar.gz")
@@ -203,6 +206,7 @@ def test_the_docs_dag_snippet_runs(storage_conn: dict[str, str], tmp_path: Path)
     docs = (Path(__file__).resolve().parents[2] / "docs" / "packaging.md").read_text()
     snippet = docs.split("```python\n", 1)[1].split("```", 1)[0]
     write_seed_project(tmp_path / "trainer_app")
+    put_gs_objects(storage_conn["storage_endpoint"], "gs://shared-deps/dep1-1.0.tar.gz")  # gs:// are checked
     namespace: dict[str, Any] = {"__file__": str(tmp_path / "dag.py"), "__name__": "docs_dag"}
     exec(compile(snippet, "docs/packaging.md", "exec"), namespace)
     client = storage.Client(project="local-project", credentials=AnonymousCredentials(),

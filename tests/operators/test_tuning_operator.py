@@ -11,6 +11,7 @@ from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from google.cloud import storage
 from support import TRAINER_MODULE, TRAINER_PACKAGE, make_context, render_and_execute, runtime_for
+from support.gcs_objects import put_gs_objects
 
 from airflow_provider_trainjobs.operators import HyperparameterTuningJobOperator, SubmitTrainingJobOperator
 from airflow_provider_trainjobs.spec import InvalidJobSpec
@@ -124,6 +125,7 @@ def test_resume_previous_job_id_is_added_to_the_spec_from_config(
         "        minValue: 0.0\n"
         "        maxValue: 1.0\n"
     )
+    put_gs_objects(local_conn.storage_endpoint, "gs://some-bucket/tiny_trainer-0.0.0.tar.gz")  # checked before staging
     with DAG(unique_dag_id, schedule=None):
         tune = HyperparameterTuningJobOperator(
             task_id="tune", module_name="tiny_trainer.task", config=str(config),
