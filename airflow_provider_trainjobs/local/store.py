@@ -6,6 +6,8 @@ stopped (or killed) service loses nothing it has answered.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import re
 import sqlite3
@@ -14,9 +16,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from airflow_provider_trainjobs.local.timestamps import rfc3339
 
 DEFAULT_MAX_LOG_ENTRIES = 500_000
 DEFAULT_MAX_LOG_BYTES = 100 * 1000 * 1000  # 100 MB of message text
@@ -69,45 +72,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS jobs_seq ON jobs (seq);
 CREATE INDEX IF NOT EXISTS jobs_list ON jobs (project, kind, location, seq);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
 """
-
-
-def rfc3339(ts: float) -> str:
-    """A UNIX time as the RFC 3339 UTC string Google APIs use (microseconds, ``Z``)."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def rfc3339_us(micros: int) -> str:
-    """Microseconds since the epoch as an exact RFC 3339 string (log timestamps round-trip through filters)."""
-    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000).strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ"
-    )
-
-
-def parse_rfc3339_us(text: str) -> int:
-    """An RFC 3339 timestamp as integer microseconds since the epoch (exact, no float rounding)."""
-    head, dot, rest = text.strip().partition(".")
-    digits = ""
-    if dot:
-        while rest and rest[0].isdigit():
-            digits, rest = digits + rest[0], rest[1:]
-    whole = round(parse_rfc3339(head + rest))
-    fraction = int((digits + "000000")[:6])
-    return whole * 1_000_000 + fraction
-
-
-def parse_rfc3339(text: str) -> float:
-    """Parse an RFC 3339 timestamp (any fraction length, ``Z`` or offset) to UNIX time."""
-    value = text.strip().replace("Z", "+00:00")
-    if "." in value:
-        head, _, rest = value.partition(".")
-        digits = ""
-        while rest and rest[0].isdigit():
-            digits, rest = digits + rest[0], rest[1:]
-        value = f"{head}.{(digits + '000000')[:6]}{rest}"
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 def _columns(job: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -393,3 +357,27 @@ class Store:
             {"id": r[0], "ts": r[1], "severity": r[2], "task_name": r[3], "trial_id": r[4], "message": r[5]}
             for r in rows
         ]
+
+    def logs_of_jobs(self, project: str, floors: dict[str, tuple[int | None, bool]], *,
+                     after_key: tuple[int, int] | None = None, limit: int = 1000,
+                     descending: bool = False) -> list[dict[str, Any]]:
+        """Up to ``limit`` log rows of several jobs merged in (ts, id) order, each job from its floor
+        (``floors[job] = (after_us, inclusive)``) and past ``after_key`` (the last row of the previous page):
+        one indexed range read per job, so a page costs jobs x limit rows at most, whatever the logs' size."""
+        keyed: list[list[Any]] = []
+        with self._lock:
+            for job_id, (after, inclusive) in floors.items():
+                sql = "SELECT id, ts, severity, task_name, trial_id, message, job_id FROM logs" \
+                      " WHERE project = ? AND job_id = ?"
+                args: list[Any] = [project, job_id]
+                if after is not None:
+                    sql, args = sql + (" AND ts >= ?" if inclusive else " AND ts > ?"), [*args, after]
+                if after_key is not None:
+                    sql += " AND (ts < ? OR (ts = ? AND id < ?))" if descending else " AND (ts > ? OR (ts = ? AND id > ?))"
+                    args += [after_key[0], after_key[0], after_key[1]]
+                order = "DESC" if descending else "ASC"
+                sql += f" ORDER BY ts {order}, id {order} LIMIT ?"
+                keyed.append(self._db.execute(sql, [*args, limit]).fetchall())
+        merged = heapq.merge(*keyed, key=lambda r: (r[1], r[0]), reverse=descending)
+        return [{"id": r[0], "ts": r[1], "severity": r[2], "task_name": r[3], "trial_id": r[4], "message": r[5],
+                 "job_id": r[6]} for r in itertools.islice(merged, limit)]
