@@ -76,19 +76,7 @@ def parse_job_filter(text: str | None) -> Predicate:
     """Compile a jobs.list filter to a predicate over Job dicts; raises FilterError naming the problem."""
     if not text or not text.strip():
         return lambda job: True
-    if len(text) > MAX_FILTER_LENGTH:
-        raise FilterError(f"filter: {len(text)} characters; at most {MAX_FILTER_LENGTH} are accepted")
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
-        match = _TOKEN.match(text, pos)
-        if not match or match.end() == pos:
-            raise FilterError(f"filter: cannot read {text[pos:].strip()!r} (at character {pos})")
-        kind = match.lastgroup or ""
-        tokens.append((kind, match[kind]))
-        pos = match.end()
+    tokens = _tokens(text)
     index = 0
     depth = 0
 
@@ -157,16 +145,94 @@ def parse_job_filter(text: str | None) -> Predicate:
     return result
 
 
-_LOG_TERM = re.compile(r"""\s*(?P<field>[\w.]+)\s*(?P<op>>=|<=|!=|=|>|<|:)\s*(?:"(?P<q>[^"]*)"|(?P<v>[^\s"]+))\s*""")
+MAX_CLAUSES = 2000  # OR-ed groups a Logging filter may expand to (AND over ORs multiplies them)
+Clause = list[tuple[str, str, str]]
 
 
-def parse_log_filter(text: str) -> list[tuple[str, str, str]]:
-    """Split a Logging filter made of AND-joined comparisons into (field, op, value) triples."""
-    terms: list[tuple[str, str, str]] = []
-    for part in re.split(r"\s+AND\s+", text.strip()) if text.strip() else []:
-        match = _LOG_TERM.fullmatch(part)
-        if not match:
-            raise FilterError(f"filter: cannot read {part.strip()!r}; only AND-joined comparisons are supported")
-        value = match["q"] if match["q"] is not None else match["v"]
-        terms.append((match["field"], match["op"], value))
-    return terms
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """The filter's tokens (parentheses, words, ``field op value`` terms); FilterError where none reads."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise FilterError(f"filter: {len(text)} characters; at most {MAX_FILTER_LENGTH} are accepted")
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text) and text[pos:].strip():
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise FilterError(f"filter: cannot read {text[pos:pos + 80].strip()!r} (at character {pos})")
+        kind = match.lastgroup or ""
+        tokens.append((kind, match[kind]))
+        pos = match.end()
+    return tokens
+
+
+def _triple(text: str) -> tuple[str, str, str]:
+    match = _TERM.fullmatch(text.strip())
+    if not match:
+        raise FilterError(f"filter: cannot read the term {text[:80]!r}")
+    value = match["value"].strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        value = value[1:-1]
+    return match["field"], match["op"], value
+
+
+def parse_log_filter(text: str) -> list[Clause]:
+    """A Logging filter (comparisons joined by AND / OR, parentheses; AND binds tighter) as OR-ed clauses of
+    AND-ed (field, op, value) triples. Bounded: length, nesting and at most MAX_CLAUSES clauses."""
+    tokens = _tokens(text) if text.strip() else []
+    if not tokens:
+        return [[]]
+    index = 0
+    depth = 0
+
+    def peek() -> tuple[str, str] | None:
+        return tokens[index] if index < len(tokens) else None
+
+    def parse_or() -> list[Clause]:
+        nonlocal index
+        clauses = parse_and()
+        while peek() == ("word", "OR"):
+            index += 1
+            clauses = clauses + parse_and()
+            if len(clauses) > MAX_CLAUSES:
+                raise FilterError(f"filter: more than {MAX_CLAUSES} OR-ed groups")
+        return clauses
+
+    def parse_and() -> list[Clause]:
+        nonlocal index
+        clauses = parse_atom()
+        while (tok := peek()) and (tok == ("word", "AND") or tok[0] in ("term", "lpar")):
+            if tok == ("word", "AND"):
+                index += 1
+            right = parse_atom()
+            if len(clauses) * len(right) > MAX_CLAUSES:
+                raise FilterError(f"filter: more than {MAX_CLAUSES} OR-ed groups once its ANDs are expanded")
+            clauses = [left + more for left in clauses for more in right]
+        return clauses
+
+    def parse_atom() -> list[Clause]:
+        nonlocal index, depth
+        tok = peek()
+        if tok is None:
+            raise FilterError("filter: ends where a term was expected")
+        index += 1
+        kind, value = tok
+        if kind == "lpar":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise FilterError(f"filter: parentheses nested deeper than {MAX_NESTING} levels")
+            inner = parse_or()
+            if peek() != ("rpar", ")"):
+                raise FilterError("filter: missing ')'")
+            index += 1
+            depth -= 1
+            return inner
+        if kind == "term":
+            return [[_triple(value)]]
+        if value in ("NOT", "-"):
+            raise FilterError("filter: NOT is not supported in a logging filter by the local service")
+        raise FilterError(f"filter: unexpected {value!r}")
+
+    result = parse_or()
+    if index != len(tokens):
+        raise FilterError(f"filter: unexpected {tokens[index][1][:80]!r}")
+    return result

@@ -6,6 +6,8 @@ stopped (or killed) service loses nothing it has answered.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import re
 import sqlite3
@@ -393,3 +395,27 @@ class Store:
             {"id": r[0], "ts": r[1], "severity": r[2], "task_name": r[3], "trial_id": r[4], "message": r[5]}
             for r in rows
         ]
+
+    def logs_of_jobs(self, project: str, floors: dict[str, tuple[int | None, bool]], *,
+                     after_key: tuple[int, int] | None = None, limit: int = 1000,
+                     descending: bool = False) -> list[dict[str, Any]]:
+        """Up to ``limit`` log rows of several jobs merged in (ts, id) order, each job from its floor
+        (``floors[job] = (after_us, inclusive)``) and past ``after_key`` (the last row of the previous page):
+        one indexed range read per job, so a page costs jobs x limit rows at most, whatever the logs' size."""
+        keyed: list[list[Any]] = []
+        with self._lock:
+            for job_id, (after, inclusive) in floors.items():
+                sql = "SELECT id, ts, severity, task_name, trial_id, message, job_id FROM logs" \
+                      " WHERE project = ? AND job_id = ?"
+                args: list[Any] = [project, job_id]
+                if after is not None:
+                    sql, args = sql + (" AND ts >= ?" if inclusive else " AND ts > ?"), [*args, after]
+                if after_key is not None:
+                    sql += " AND (ts < ? OR (ts = ? AND id < ?))" if descending else " AND (ts > ? OR (ts = ? AND id > ?))"
+                    args += [after_key[0], after_key[0], after_key[1]]
+                order = "DESC" if descending else "ASC"
+                sql += f" ORDER BY ts {order}, id {order} LIMIT ?"
+                keyed.append(self._db.execute(sql, [*args, limit]).fetchall())
+        merged = heapq.merge(*keyed, key=lambda r: (r[1], r[0]), reverse=descending)
+        return [{"id": r[0], "ts": r[1], "severity": r[2], "task_name": r[3], "trial_id": r[4], "message": r[5],
+                 "job_id": r[6]} for r in itertools.islice(merged, limit)]
