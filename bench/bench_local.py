@@ -34,7 +34,7 @@ print(json.dumps({"bench_t0": t0, "bench_t1": time.time()}), flush=True)
 
 
 def _ts(text: str) -> float:
-    from airflow_provider_trainjobs.local.store import parse_rfc3339
+    from airflow_provider_trainjobs.local.timestamps import parse_rfc3339
 
     return parse_rfc3339(text)
 

@@ -126,7 +126,7 @@ def latency(work: Path, package: Path) -> dict[str, list[float]]:
     import asyncio
 
     from airflow_provider_trainjobs.hooks.training import TrainingJobHook
-    from airflow_provider_trainjobs.local.store import parse_rfc3339
+    from airflow_provider_trainjobs.local.timestamps import parse_rfc3339
     from airflow_provider_trainjobs.sensors.training import TrainingJobSensor
     from airflow_provider_trainjobs.triggers.training import TrainingJobTrigger
 

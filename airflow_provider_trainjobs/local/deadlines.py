@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_trainjobs.local.store import parse_rfc3339
+from airflow_provider_trainjobs.local.timestamps import parse_rfc3339
 from airflow_provider_trainjobs.spec.durations import parse_duration
 from airflow_provider_trainjobs.spec.waiting import DEFAULT_MAX_RUNNING_TIME
 

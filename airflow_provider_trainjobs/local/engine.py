@@ -42,7 +42,8 @@ from airflow_provider_trainjobs.local.runs import (
     queued_record,
     stopped_outcome,
 )
-from airflow_provider_trainjobs.local.store import Store, rfc3339
+from airflow_provider_trainjobs.local.store import Store
+from airflow_provider_trainjobs.local.timestamps import rfc3339
 from airflow_provider_trainjobs.spec.waiting import TERMINAL_STATES
 
 ACTIVE = ("PREPARING", "RUNNING", "CANCELLING")

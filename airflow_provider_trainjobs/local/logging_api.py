@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.local.errors import ApiError, method_not_found
 from airflow_provider_trainjobs.local.filters import FilterError, parse_log_filter
-from airflow_provider_trainjobs.local.store import parse_rfc3339_us, rfc3339_us
+from airflow_provider_trainjobs.local.timestamps import parse_rfc3339_us, rfc3339_us
 from airflow_provider_trainjobs.local.validation import check_project
 
 if TYPE_CHECKING:

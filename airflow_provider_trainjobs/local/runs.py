@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow_provider_trainjobs.local.cluster import Cluster
 from airflow_provider_trainjobs.local.gcs_view import GcsView
-from airflow_provider_trainjobs.local.store import rfc3339
+from airflow_provider_trainjobs.local.timestamps import rfc3339
 
 
 def labels_etag(labels: dict[str, str] | None) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.local.cluster import Cluster, RunContext, plan_job
 from airflow_provider_trainjobs.local.envs import JobEnvironment
-from airflow_provider_trainjobs.local.store import rfc3339
+from airflow_provider_trainjobs.local.timestamps import rfc3339
 from airflow_provider_trainjobs.spec.results import DEFAULT_METRIC_TAG
 
 if TYPE_CHECKING:
