@@ -1,8 +1,8 @@
 """Waiting at scale: requests, CPU and RSS of N ``TrainingJobTrigger``s in one asyncio loop, and detection latency.
 
 Starts a real ``trainjobs-local serve --max-concurrent-jobs 0`` (every job stays QUEUED, which costs a waiter
-the same as RUNNING) with the OR-filter logging front of scripts/poller_requests.py (the local service reads
-one job per ``entries:list``; Cloud Logging reads the OR filter the poller sends). For each N a fresh child
+the same as RUNNING), whose ``entries:list`` reads the OR filter over job ids the poller sends, as Cloud
+Logging does. For each N a fresh child
 process runs N triggers at the default interval in one loop, as a triggerer does, and reports the poller's own
 request counts (``hooks.poller.REQUESTS``), its CPU seconds and RSS. Then a second service runs short trainers
 whose end the trigger, the sync wait (``TrainingJobHook.wait_for_job``) and the sensor's poke loop detect.
@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from poller_requests import or_logs  # noqa: E402
 from support.jobs import tiny_job  # noqa: E402
 from support.service import ml_client, upload  # noqa: E402
 from support.trainer import build_trainer_sdist  # noqa: E402
@@ -112,7 +112,7 @@ def _run_child(service: ServiceProcess, logging_endpoint: str, n: int) -> dict[s
 
 def scale(work: Path, package: Path) -> list[dict[str, Any]]:
     """The per-N figures, each N in its own child process against one QUEUED-only service."""
-    with serving(work / "scale", "--max-concurrent-jobs", "0") as service, or_logs(service.api_endpoint) as logs:
+    with serving(work / "scale", "--max-concurrent-jobs", "0") as service, nullcontext(service.api_endpoint) as logs:
         uri = upload(service.storage_endpoint, package)
         ml = ml_client(service.api_endpoint)
         parent = f"projects/{service.project}"
@@ -134,7 +134,7 @@ def latency(work: Path, package: Path) -> dict[str, list[float]]:
     jobs = {kind: [f"lat_{k}_{i}" for i in range(LATENCY_JOBS)] for k, kind in enumerate(kinds)}
     done: dict[str, float] = {}
     with serving(work / "latency", "--max-concurrent-jobs", str(len(kinds) * LATENCY_JOBS)) as service, \
-            or_logs(service.api_endpoint) as logs:
+            nullcontext(service.api_endpoint) as logs:
         os.environ["STORAGE_EMULATOR_HOST"] = service.storage_endpoint
         os.environ["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = json.dumps(
             {"conn_type": "trainjobs", "extra": {**service.conn_extras(), "logging_endpoint": logs}})
@@ -213,8 +213,8 @@ def run() -> str:
         "",
         f"N `TrainingJobTrigger`s (default `poll_interval` {INTERVAL:.0f} s, log tailing on) waiting in one asyncio loop"
         " of a fresh process, as a triggerer runs them, against `trainjobs-local serve --max-concurrent-jobs 0`"
-        " (every job stays QUEUED) behind the OR-filter logging front of `scripts/poller_requests.py` (Cloud"
-        " Logging reads the OR filter; the local service reads one job per `entries:list`). Counts are the"
+        " (every job stays QUEUED), whose `entries:list` reads the poller's OR filter over job ids as Cloud"
+        " Logging does. Counts are the"
         " poller's own (`hooks.poller.REQUESTS`), all in one project. To keep the section short the window is"
         f" scaled down: {WINDOW_TICKS} refreshes after the first one (the registration read is left out), and"
         f" per minute = requests per refresh x {60 / INTERVAL:.0f} refreshes a minute; CPU is the process's CPU"

@@ -3,9 +3,9 @@
 Starts a real ``trainjobs-local serve`` in a temporary data dir (``--max-concurrent-jobs 2``: the other jobs
 wait QUEUED, which costs a poller the same), creates N jobs whose trainer prints a line every few seconds,
 runs N triggers at the default poll interval for ``--seconds``, and prints the poller's request counts
-(``hooks.poller.REQUESTS``) as JSON. The local service reads one job per ``entries:list``; ``--or-logs`` puts a
-small proxy in front of its logging route that answers the OR filter Cloud Logging reads (by asking the
-service job by job), so the counts are what the provider would send to Google. Usage::
+(``hooks.poller.REQUESTS``) as JSON. The service's ``entries:list`` reads the poller's OR filter over job ids
+as Cloud Logging does; ``--or-logs`` instead puts a small proxy in front of it that asks the service job by
+job (how the counts were taken before the service read OR filters). Usage::
 
     .venv/bin/python scripts/poller_requests.py --jobs 100 --seconds 60 [--no-logs | --or-logs]
 """
