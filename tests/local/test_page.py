@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import copy
-import os
 import re
-import shutil
 import struct
-import subprocess
 import urllib.request
 import zlib
 from pathlib import Path
@@ -15,6 +12,7 @@ from typing import Any
 
 import pytest
 from support import make_job, ml_client, unique, upload, wait_for
+from support.browser import find_chromium, run_chromium
 
 from airflow_provider_trainjobs.local.page import render_job_page
 from airflow_provider_trainjobs.spec import best_trial
@@ -145,25 +143,7 @@ def test_plain_job_has_no_trials_section() -> None:
 
 @pytest.fixture
 def chromium() -> str:
-    """Debian's chromium; skipped where it is missing, except in CI (CI=true), which installs it."""
-    path = shutil.which("chromium")
-    if path is None:
-        message = "chromium not installed: apt-get install -y chromium (Debian) to run this test"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; CI must run the browser checks")
-        pytest.skip(message)
-    return path
-
-
-def _chromium(browser: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-proxy-server", f"--user-data-dir={tmp_path / 'profile'}", *args,
-        ],
-        capture_output=True, text=True, timeout=120, check=True,
-    )
+    return find_chromium()
 
 
 def _decode_png(data: bytes) -> tuple[int, int, list[bytes]]:
@@ -205,7 +185,7 @@ def test_page_renders_in_headless_chromium(chromium: str, tmp_path: Path) -> Non
     html = tmp_path / "job.html"
     html.write_text(render_job_page(_tuning_job(), LOGS), encoding="utf-8")
 
-    dom = _chromium(chromium, tmp_path, "--dump-dom", html.as_uri()).stdout
+    dom = run_chromium(chromium, tmp_path, "--dump-dom", html.as_uri()).stdout
     assert '<svg id="trials-chart"' in dom
     points = re.findall(r'<circle class="trial-point[^"]*" data-trial-id="(\d+)"', dom)
     assert sorted(points, key=int) == ["1", "2", "3", "4", "5", "6"]
@@ -222,7 +202,7 @@ def test_screenshot_shows_the_best_marker_in_the_chart(chromium: str, tmp_path: 
     html = tmp_path / "job.html"
     html.write_text(render_job_page(_tuning_job(state="RUNNING"), LOGS), encoding="utf-8")
     shot = tmp_path / "job.png"
-    _chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", html.as_uri())
+    run_chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", html.as_uri())
     width, height, rows = _decode_png(shot.read_bytes())
     assert (width, height) == (1200, 1600)
     pixels = {row[i : i + 3] for row in rows[::4] for i in range(0, len(row), 12)}
@@ -259,7 +239,7 @@ def test_service_page_renders_the_real_job_in_chromium(
     url = f"{local_service.api_endpoint}/console/jobs/{job['jobId']}"
     with urllib.request.urlopen(url, timeout=10) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/html")
-    dom = _chromium(chromium, tmp_path, "--dump-dom", url).stdout
+    dom = run_chromium(chromium, tmp_path, "--dump-dom", url).stdout
 
     assert f"Training job {job['jobId']}" in dom
     points = re.findall(r'<circle class="trial-point[^"]*" data-trial-id="([^"]+)"', dom)
