@@ -101,15 +101,6 @@ def call_with_retries(fn: Callable[[], T], *, what: str, policy: RetryPolicy) ->
         log.warning("%s: transient error (attempt %d of %d), retrying: %s",
                     what, state.attempt_number, policy.max_retries + 1, err)
 
-    def attempt() -> T:
-        try:
-            return fn()
-        except Exception as err:
-            translated = as_api_error(err, what)
-            if translated is err:
-                raise
-            raise translated from err
-
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_transient),
         stop=tenacity.stop_after_attempt(policy.max_retries + 1) | tenacity.stop_before_delay(policy.total),
@@ -117,4 +108,15 @@ def call_with_retries(fn: Callable[[], T], *, what: str, policy: RetryPolicy) ->
         before_sleep=before_sleep,
         reraise=True,
     )
-    return retrying(attempt)
+    return retrying(call_translated, fn, what)
+
+
+def call_translated(fn: Callable[[], T], what: str) -> T:
+    """Run ``fn`` once; an HTTP error it raises comes out as ``TrainingJobApiError`` (others unchanged)."""
+    try:
+        return fn()
+    except Exception as err:
+        translated = as_api_error(err, what)
+        if translated is err:
+            raise
+        raise translated from err

@@ -32,7 +32,7 @@ from airflow_provider_trainjobs.hooks.executor import in_executor
 from airflow_provider_trainjobs.hooks.logs import LogCursor, format_entry, list_entries
 from airflow_provider_trainjobs.hooks.retry import (
     RetryPolicy,
-    as_api_error,
+    call_translated,
     call_with_retries,
     is_network_error,
 )
@@ -178,13 +178,7 @@ class TrainingJobHook(TrainJobsBaseHook):
 
         if retries:
             return call_with_retries(once, what=what, policy=policy or self.retry_policy)
-        try:
-            return once()
-        except Exception as err:
-            translated = as_api_error(err, what)
-            if translated is err:
-                raise
-            raise translated from err
+        return call_translated(once, what)
 
     # -- jobs --------------------------------------------------------------------------------------
 
