@@ -18,6 +18,8 @@ from googleapiclient.http import MAX_URI_LENGTH
 from support import ml_client, tiny_job, unique, upload
 from support.browser import find_chromium, run_chromium
 from support.raw_http import Answer, host_port, parse_raw, raw_exchange, request
+from test_hostile_http import _refused
+from test_vertex_routes import vertex_client
 
 from airflow_provider_trainjobs.local.launcher import LOCAL_PROJECT, ServiceProcess, serving
 
@@ -28,30 +30,12 @@ attacker_page = test_cross_origin.attacker_page  # the page server fixture of th
 FORM = {"Content-Type": "application/x-www-form-urlencoded", "X-HTTP-Method-Override": "GET"}
 
 
-def vertex_client(api_endpoint: str) -> Any:
-    from google.auth.credentials import AnonymousCredentials
-    from googleapiclient.discovery import build
-
-    return build("aiplatform", "v1", client_options={"api_endpoint": api_endpoint},
-                 credentials=AnonymousCredentials(), static_discovery=True, cache_discovery=False)
-
-
 def _long_or(field: str, wanted: list[str], length: int = 6000) -> str:
     """An OR filter over ``wanted`` padded with ids that match nothing, longer than ``length`` characters."""
     terms = [f'{field}="{name}"' for name in wanted]
     while len(" OR ".join(terms)) < length:
         terms.append(f'{field}="{unique("no_such_job_with_a_long_name")}"')
     return " OR ".join(terms)
-
-
-def _refused(answer: Answer, code: int, *words: str) -> dict[str, Any]:
-    assert answer.status == code, (answer.status, answer.body[:300])
-    assert answer.headers["content-type"].startswith("application/json")
-    error = answer.error()
-    for word in words:
-        assert word in error["message"], error
-    assert b"Traceback" not in answer.body and b'File "' not in answer.body
-    return error
 
 
 @pytest.fixture(scope="module")
