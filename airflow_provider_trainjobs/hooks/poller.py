@@ -1,9 +1,11 @@
 """One poller per process (per event loop) for each (connection, project, region, backend): every waiting
 ``TrainingJobTrigger`` registers its job, and one refresh per interval answers them all.
 
-A refresh lists the due jobs by id, ⌈N/100⌉ pages of ``jobId=a OR jobId=b ...`` (so jobs made outside this
-provider are covered too; on Vertex the hook translates it to ``display_name``; a service that cannot read a
-filter longer than a GET URL gets shorter ones from then on), GETs only the jobs the list could not answer, and reads the logs of all of them with one paged ``entries:list`` (an OR filter over their
+A refresh lists the due jobs by id, ⌈N/100⌉ calls of ``jobId=a OR jobId=b ...`` (so jobs made outside this
+provider are covered too; on Vertex the hook translates it to ``display_name``; googleapiclient sends a filter
+whose URL passes 2 KB as a POST with ``X-HTTP-Method-Override: GET``, which Google and the local service read;
+a service that refuses a long filter gets shorter ones from then on), GETs only the jobs the list could not
+answer, and reads the logs of all of them with one paged ``entries:list`` (an OR filter over their
 log ids, split only past ``MAX_FILTER`` characters), handing each entry to its job's cursor. Jobs still
 catching up (a new trigger's cursor) get a term with their own floor. A service that cannot read the OR
 filter (HTTP 400) is read job by job from then on, said once. A job that leaves (done, trigger cancelled)
@@ -25,12 +27,16 @@ from airflow_provider_trainjobs.hooks.executor import in_executor
 from airflow_provider_trainjobs.hooks.logs import batch_log_filter, floor_before, list_entries, nanos
 from airflow_provider_trainjobs.hooks.retry import is_transient
 from airflow_provider_trainjobs.hooks.waiting import FetchLogs, Poll, Sleep, Step, WaitState, adrive
+from airflow_provider_trainjobs.naming import JOB_ID_MAX_LENGTH
 
 if TYPE_CHECKING:
     from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 
 LIST_PAGE = 100  # job ids per list call (the list's page size)
-LIST_FILTER = 8000  # characters of one list filter (googleapiclient sends a long one as a POST, Google reads it)
+# Characters of one list filter: a full page of the longest job ids (100 x 140 = 14,000; on Vertex 14,700 once
+# translated), so a refresh of 100 jobs is one list call. Neither API documents a filter limit; the local
+# service's is 20,000, as Cloud Logging's, and a refusal falls back to SHORT_LIST_FILTER.
+LIST_FILTER = LIST_PAGE * (len('jobId="" OR ') + JOB_ID_MAX_LENGTH)
 SHORT_LIST_FILTER = 1200  # what fits a GET URL of under 2 KB, for a service that reads no other form
 MAX_FILTER = 15000  # characters of one entries:list filter (Cloud Logging allows 20,000)
 REQUESTS: Counter[str] = Counter()  # "jobs.list", "jobs.get", "entries.list" sent by every poller of the process

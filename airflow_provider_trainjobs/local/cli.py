@@ -21,6 +21,7 @@ from airflow_provider_trainjobs.local.control import (
     DEFAULT_STORAGE_PORT,
     down,
     export_lines,
+    forwarded_options,
     up,
 )
 from airflow_provider_trainjobs.local.jobs_cli import CliError, add_commands, cancel, describe, logs, status
@@ -45,7 +46,9 @@ Needs the [local] extra: pip install 'airflow-provider-trainjobs[local]'.
 
 SUB_EXAMPLES = {
     "serve": "examples:\n  trainjobs-local serve\n  trainjobs-local serve --port 9000 --storage-port 9001 --data-dir /tmp/svc",
-    "up": 'examples:\n  eval "$(trainjobs-local up)"\n  eval "$(trainjobs-local up --data-dir /tmp/svc --port 9000)"',
+    "up": 'examples:\n  eval "$(trainjobs-local up)"\n  eval "$(trainjobs-local up --data-dir /tmp/svc --port 9000)"\n'
+          '  eval "$(trainjobs-local up --offline --runtime 2.11=/opt/tf/bin/python)"\n\n'
+          'Takes every serve option and passes it on to the serve it starts.',
 }
 
 
@@ -86,18 +89,43 @@ def _add_environment_options(parser: argparse.ArgumentParser) -> None:
                              " line, e.g. 'podman --runtime runc --cgroup-manager cgroupfs'")
 
 
-def _runtimes(values: list[str]) -> dict[str, str] | str:
-    """``VERSION=PYTHON`` pairs, or the error line naming the bad one."""
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    """Every option of ``serve`` but --data-dir; ``up`` gets the same ones and passes them on (``_up``)."""
+    _add_service_options(parser)
+    parser.add_argument("--airflow-url", default=DEFAULT_AIRFLOW_URL, metavar="URL",
+                        help="the Airflow UI the console links jobs to, from their airflow_dag_id and"
+                             f" airflow_task_id labels (default {DEFAULT_AIRFLOW_URL}; '' for no links)")
+    _add_environment_options(parser)
+
+
+def _runtimes(values: list[str]) -> dict[str, str]:
+    """``VERSION=PYTHON`` pairs; ValueError naming the bad one."""
     found: dict[str, str] = {}
     for value in values:
         version, sep, python = value.partition("=")
         if not sep or not version or not python:
-            return f"--runtime {value!r}: expected VERSION=PATH-TO-PYTHON"
+            raise ValueError(f"--runtime {value!r}: expected VERSION=PATH-TO-PYTHON")
         path = Path(python).expanduser()
         if not (path.is_file() and os.access(path, os.X_OK)):
-            return f"--runtime {value!r}: {python} is not an executable file"
+            raise ValueError(f"--runtime {value!r}: {python} is not an executable file")
         found[version] = str(path.absolute())
     return found
+
+
+def _option_error(args: argparse.Namespace) -> str | None:
+    """The line ``serve`` stops with for a bad --airflow-url, --runtime or --container-runtime (None when all
+    are good); ``up`` checks the same before it starts anything. Sets the container runtime of this process."""
+    from airflow_provider_trainjobs.local import containers
+
+    airflow_url = args.airflow_url.strip()
+    if airflow_url and not re.fullmatch(r"https?://[^\s\"'<>]+", airflow_url):
+        return f"--airflow-url {airflow_url!r}: must be an http:// or https:// URL, or ''"
+    try:
+        _runtimes(args.runtime)
+        containers.configure(str(args.container_runtime))
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -116,14 +144,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".",
                              epilog=SUB_EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_data_dir(cmd)
-        _add_service_options(cmd)
-        cmd.add_argument("--airflow-url", default=DEFAULT_AIRFLOW_URL, metavar="URL",
-                         help="the Airflow UI the console links jobs to, from their airflow_dag_id and"
-                              f" airflow_task_id labels (default {DEFAULT_AIRFLOW_URL}; '' for no links)")
+        _add_serve_options(cmd)
         if name == "up":  # unset unless given: a given port must match a service already running
             cmd.set_defaults(port=None, storage_port=None)
-        if name == "serve":
-            _add_environment_options(cmd)
     cmd = sub.add_parser("down", help="stop the background service", description="Stop the background service.")
     _add_data_dir(cmd)
     add_commands(sub, _add_data_dir)
@@ -158,6 +181,10 @@ def _lock_holder(data_dir: Path) -> str:
 def serve(args: argparse.Namespace) -> int:
     """Run in the foreground until SIGTERM/SIGINT; exit 1 with one line when a port cannot be bound or another
     service already runs on the data dir."""
+    error = _option_error(args)
+    if error:
+        print(f"trainjobs-local: {error}", file=sys.stderr, flush=True)
+        return 1
     data_dir = Path(args.data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock_data_dir(data_dir)  # before the Store: a second service would take the first one's jobs
@@ -167,13 +194,7 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     from airflow_provider_trainjobs.local import console
 
-    airflow_url = args.airflow_url.strip()
-    if airflow_url and not re.fullmatch(r"https?://[^\s\"'<>]+", airflow_url):
-        lock.close()
-        print(f"trainjobs-local: --airflow-url {airflow_url!r}: must be an http:// or https:// URL, or ''",
-              file=sys.stderr, flush=True)
-        return 1
-    console.SETTINGS.airflow_url = airflow_url
+    console.SETTINGS.airflow_url = args.airflow_url.strip()
     try:
         return _serve_locked(args, data_dir)
     finally:
@@ -196,16 +217,7 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         drop_rate=args.fault_drop_rate,
         seed=args.fault_seed,
     ))
-    from airflow_provider_trainjobs.local import containers
-
-    runtimes = _runtimes(getattr(args, "runtime", None) or [])
-    try:
-        containers.configure(str(getattr(args, "container_runtime", "auto")))
-    except ValueError as err:
-        runtimes = str(err)
-    if isinstance(runtimes, str):
-        print(f"trainjobs-local: {runtimes}", file=sys.stderr, flush=True)
-        return 1
+    runtimes = _runtimes(args.runtime)  # checked by _option_error, which also set the container runtime
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:
@@ -223,7 +235,7 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         deadline_scale=args.deadline_scale,
         keep_work_dirs=args.keep_work_dirs,
     )
-    engine.packages.configure(runtimes=runtimes, offline=bool(getattr(args, "offline", False)))
+    engine.packages.configure(runtimes=runtimes, offline=args.offline)
     try:
         server = LocalServer(args.port, engine, faults, storage.endpoint, limits)  # bind the API port first
     except OSError as err:
@@ -257,7 +269,19 @@ def _serve_locked(args: argparse.Namespace, data_dir: Path) -> int:
         store.close()
 
 
-HANDLERS = {"serve": serve, "up": up, "down": down, "status": status, "describe": describe, "logs": logs,
+def _up(args: argparse.Namespace) -> int:
+    """``up``: the checks ``serve`` makes first (so a bad value starts nothing), then ``serve`` in the background
+    with every option given here, read back from the definitions both commands share."""
+    error = _option_error(args)
+    if error:
+        print(f"trainjobs-local: {error}", file=sys.stderr, flush=True)
+        return 1
+    options = argparse.ArgumentParser(add_help=False)
+    _add_serve_options(options)
+    return up(args, forwarded_options(options._actions, args, skip={"port", "storage_port"}))
+
+
+HANDLERS = {"serve": serve, "up": _up, "down": down, "status": status, "describe": describe, "logs": logs,
             "cancel": cancel}
 
 

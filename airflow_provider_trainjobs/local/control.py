@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,10 @@ def state_file(data_dir: Path) -> Path:
 def read_state(data_dir: Path) -> dict[str, Any] | None:
     try:
         state = json.loads(state_file(data_dir).read_text())
-        return {"pid": int(state["pid"]), "port": int(state["port"]), "storage_port": int(state["storage_port"])}
-    except (OSError, ValueError, TypeError, KeyError):
+        options = [str(option) for option in state.get("options", [])]
+        return {"pid": int(state["pid"]), "port": int(state["port"]), "storage_port": int(state["storage_port"]),
+                "options": options}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
 
@@ -106,23 +109,55 @@ def forget(data_dir: Path) -> None:
         (data_dir / name).unlink(missing_ok=True)
 
 
-def _conflict(args: argparse.Namespace, state: dict[str, Any]) -> str | None:
+def forwarded_options(actions: Iterable[argparse.Action], args: argparse.Namespace,
+                      skip: Collection[str] = ()) -> list[str]:
+    """The command line that gives a parser with these ``actions`` the values ``args`` holds where they differ
+    from the defaults: a flag (store_true, store_const, ``nargs='?'`` at its const) bare, a repeatable option
+    once per value, any other value as ``--option=value`` so a value starting with '-' stays a value.
+    TypeError for an action it cannot write back (a count, a list of values): ``up`` could not pass it on."""
+    argv: list[str] = []
+    for action in actions:
+        if not action.option_strings or action.dest in skip or action.dest == argparse.SUPPRESS:
+            continue
+        value, default = getattr(args, action.dest, action.default), action.default
+        if value == default:
+            continue
+        option = max(action.option_strings, key=len)  # the long spelling
+        if isinstance(action, argparse._AppendAction):
+            given = list(value or [])[len(default or []):]  # append adds to the default; pass only what was given
+            argv += [f"{option}={item}" for item in given]
+        elif action.nargs in (0, "?") and value == action.const:
+            argv.append(option)
+        elif action.nargs in (None, "?") and isinstance(action, argparse._StoreAction) and value is not None:
+            argv.append(f"{option}={value}")
+        else:
+            raise TypeError(f"{option}: {type(action).__name__} with nargs={action.nargs!r} cannot be passed on")
+    return argv
+
+
+def _conflict(args: argparse.Namespace, state: dict[str, Any], options: list[str]) -> str | None:
     for option, key in (("--port", "port"), ("--storage-port", "storage_port")):
         wanted = getattr(args, key)
         if wanted is not None and wanted != state[key]:
             return (f"{option} {wanted}: the service on --data-dir {args.data_dir} already runs with {option}"
                     f" {state[key]} (pid {state['pid']}); stop it first (trainjobs-local down --data-dir"
                     f" {args.data_dir}) or leave out {option}")
+    if options and options != state["options"]:
+        running = shlex.join(state["options"]) or "the defaults"
+        return (f"{shlex.join(options)}: the service on --data-dir {args.data_dir} already runs with {running}"
+                f" (pid {state['pid']}); stop it first (trainjobs-local down --data-dir {args.data_dir}) or"
+                " leave out the options")
     return None
 
 
-def up(args: argparse.Namespace) -> int:
-    """Start ``serve`` in the background (or find it running) and print the connection's export line."""
+def up(args: argparse.Namespace, options: list[str]) -> int:
+    """Start ``serve`` in the background (or find it running) and print the connection's export line.
+    ``options`` are ``serve`` options as ``forwarded_options`` writes them, apart from the ports."""
     data_dir = Path(args.data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     state = running_service(data_dir)
     if state is not None:
-        conflict = _conflict(args, state)
+        conflict = _conflict(args, state, options)
         if conflict:
             _err(conflict)
             return 1
@@ -133,11 +168,7 @@ def up(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else DEFAULT_PORT
     storage_port = args.storage_port if args.storage_port is not None else DEFAULT_STORAGE_PORT
     command = [sys.executable, "-m", "airflow_provider_trainjobs.local", "serve", "--data-dir", str(data_dir),
-               "--port", str(port), "--storage-port", str(storage_port)]
-    for key, value in vars(args).items():
-        if key in ("command", "data_dir", "port", "storage_port") or value is None:
-            continue
-        command += [f"--{key.replace('_', '-')}", str(value)]
+               "--port", str(port), "--storage-port", str(storage_port), *options]
     log_path = data_dir / "service.log"
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -153,7 +184,8 @@ def up(args: argparse.Namespace) -> int:
         answer = healthz(port)
         if answer is not None and answer.get("pid") == proc.pid:  # our child, not another service on the port
             (data_dir / "service.pid").write_text(str(proc.pid))
-            state_file(data_dir).write_text(json.dumps({"pid": proc.pid, "port": port, "storage_port": storage_port}))
+            state = {"pid": proc.pid, "port": port, "storage_port": storage_port, "options": options}
+            state_file(data_dir).write_text(json.dumps(state))
             _err(f"up (pid {proc.pid}): API http://127.0.0.1:{port}, storage http://127.0.0.1:{storage_port},"
                  f" data in {data_dir}, log {log_path}")
             print(export_lines(port, storage_port), flush=True)

@@ -3,8 +3,11 @@
 A single-user development service on loopback: a request must name the service by a loopback ``Host``
 with its port (DNS rebinding sends the attacker's name), and a browser request from any other origin is
 refused (a web page the developer visits cannot create jobs or upload objects). Mutating API requests
-with a body must be JSON, which a cross-origin form or ``no-cors`` fetch cannot send. ``/admin`` needs
-the token the service writes to ``<data-dir>/admin-token`` (mode 0600) at start.
+with a body must be JSON, which a cross-origin form or ``no-cors`` fetch cannot send. The one exception is
+googleapiclient's long GET: a POST with ``X-HTTP-Method-Override: GET`` and the query as a form body, which a
+browser cannot send without a CORS preflight (the header is not safelisted) and which the Host, Origin and
+Sec-Fetch-Site checks still meet first. ``/admin`` needs the token the service writes to
+``<data-dir>/admin-token`` (mode 0600) at start.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from airflow_provider_trainjobs.local.errors import ApiError
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 ADMIN_TOKEN_FILE = "admin-token"
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+OVERRIDE_HEADER = "X-HTTP-Method-Override"
+FORM = "application/x-www-form-urlencoded"
 # Pages: no scripts, no external anything; inline CSS and SVG only (see page.py).
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -83,6 +88,23 @@ def check_json_body(method: str, headers: Headers, length: int) -> None:
     if kind != "application/json":
         raise ApiError(415, f"Content-Type: must be application/json for {method}; got {kind or 'none'!r}",
                        "INVALID_ARGUMENT")
+
+
+def method_override(method: str, headers: Headers, length: int) -> str | None:
+    """``"GET"`` for googleapiclient's long GET (a POST with ``X-HTTP-Method-Override: GET`` and a form body),
+    None without the header; 400 for any other value or method, 415 for a body that is not a form."""
+    value = headers.get(OVERRIDE_HEADER)
+    if value is None:
+        return None
+    if method != "POST":
+        raise ApiError(400, f"{OVERRIDE_HEADER}: only a POST may carry it; got it on a {method}")
+    if value.strip() != "GET":
+        raise ApiError(400, f"{OVERRIDE_HEADER}: only GET can be overridden; got {value.strip()[:40]!r}")
+    kind = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if length and kind != FORM:
+        raise ApiError(415, f"Content-Type: must be {FORM} with {OVERRIDE_HEADER}: GET; got {kind[:80] or 'none'!r}",
+                       "INVALID_ARGUMENT")
+    return "GET"
 
 
 def create_admin_token(data_dir: Path) -> str:

@@ -2,7 +2,8 @@
 
 ``json()`` refuses with 400 what Google's JSON-to-proto front end refuses and what would otherwise crash
 a validator deep inside: nesting deeper than ``MAX_DEPTH``, numbers that are not finite (``NaN``,
-``Infinity``, ``1e400``), integers outside int64, and values of a type JSON does not have.
+``Infinity``, ``1e400``), integers outside int64, and values of a type JSON does not have. ``parse_query``
+reads a query string the same way whether it came in the URL or as the form body of a method-overridden POST.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from airflow_provider_trainjobs.local.errors import ApiError
 from airflow_provider_trainjobs.local.guard import Headers
 
 MAX_DEPTH = 100
 INT64 = 2**63
+MAX_QUERY_FIELDS = 1000  # parameters in one query string; every route reads a handful
 
 
 def _reject_constant(name: str) -> Any:
@@ -56,6 +59,26 @@ def parse_json(raw: bytes) -> Any:
         raise ApiError(400, "request body: not valid JSON") from None
     check_values(body)
     return body
+
+
+def parse_query(text: str) -> dict[str, str]:
+    """The parameters of a query string (a repeated one keeps its last value, as the routes always did);
+    400 past ``MAX_QUERY_FIELDS`` parameters."""
+    try:
+        pairs = parse_qs(text, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        raise ApiError(400, f"query: more than {MAX_QUERY_FIELDS} parameters") from None
+    return {key: values[-1] for key, values in pairs.items()}
+
+
+def override_query(url_query: str, raw: bytes) -> str:
+    """The query a method-overridden POST stands for: the URL's own query followed by the form body
+    (googleapiclient moves the whole query into the body); 400 when the body is not percent-encoded ASCII."""
+    try:
+        form = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise ApiError(400, "request body: a form body must be percent-encoded ASCII") from None
+    return "&".join(part for part in (url_query, form) if part)
 
 
 @dataclass(frozen=True)

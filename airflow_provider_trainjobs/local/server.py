@@ -5,7 +5,8 @@ Routes live in modules of their own (``ml_api`` ml v1 jobs, ``vertex_api`` Verte
 injection); this module owns the plumbing: body reading, fault injection on the API routes, and the
 one mapping from exceptions to Google's error answer ``{"error": {"code", "message", "status"}}`` (so
 googleapiclient raises ``HttpError`` carrying the message). Binds to 127.0.0.1 only; who may call it is
-decided by ``guard`` (Host, Origin, JSON bodies, the admin token) before any route runs.
+decided by ``guard`` (Host, Origin, JSON bodies, the admin token) before any route runs. A POST with
+``X-HTTP-Method-Override: GET`` (googleapiclient's form for a GET whose URL passes 2 KB) is routed as that GET.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import unquote, urlparse
 
 from airflow_provider_trainjobs.local import admin_api, console, guard, logging_api, ml_api, vertex_api
 from airflow_provider_trainjobs.local.engine import Engine
@@ -24,7 +25,7 @@ from airflow_provider_trainjobs.local.errors import ApiError, api_error, no_rout
 from airflow_provider_trainjobs.local.faults import Faults
 from airflow_provider_trainjobs.local.front import FrontHandler, LoopbackServer
 from airflow_provider_trainjobs.local.limits import Limits
-from airflow_provider_trainjobs.local.request import Request
+from airflow_provider_trainjobs.local.request import Request, override_query, parse_query
 
 # The API routes, in the order they are tried: (matches(path), handle(engine, request)).
 API_ROUTES: tuple[tuple[Callable[[str], bool], Callable[[Engine, Request], tuple[int, Any]]], ...] = (
@@ -58,14 +59,17 @@ class Handler(FrontHandler):
         try:
             self.check_caller(page=method == "GET" and console.matches(urlparse(self.path).path))
             length = self.content_length()
-            guard.check_json_body(method, self.headers, length)
+            override = guard.method_override(method, self.headers, length)
+            if override is None:
+                guard.check_json_body(method, self.headers, length)
         except ApiError:
             self.close_connection = True
             raise
         raw = self.rfile.read(length) if length else b""
         url = urlparse(self.path)
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        return Request(method, unquote(url.path), query, raw, self.headers)
+        if override is not None:  # googleapiclient's long GET: the query came as the body
+            return Request(override, unquote(url.path), parse_query(override_query(url.query, raw)), b"", self.headers)
+        return Request(method, unquote(url.path), parse_query(url.query), raw, self.headers)
 
     def _dispatch(self, method: str) -> None:
         try:

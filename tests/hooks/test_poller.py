@@ -6,12 +6,23 @@ import asyncio
 from typing import Any
 
 import pytest
+from googleapiclient.http import MAX_URI_LENGTH
 from support import backend_job, tiny_job, unique
 
 from airflow_provider_trainjobs.hooks.logs import LogCursor, batch_log_filter
-from airflow_provider_trainjobs.hooks.poller import MAX_FILTER, REQUESTS, JobPoller, Watch, _Answer, _split
+from airflow_provider_trainjobs.hooks.poller import (
+    LIST_FILTER,
+    MAX_FILTER,
+    REQUESTS,
+    JobPoller,
+    Watch,
+    _Answer,
+    _id_filter,
+    _split,
+)
 from airflow_provider_trainjobs.hooks.training import TrainingJobHook
 from airflow_provider_trainjobs.hooks.waiting import WaitState
+from airflow_provider_trainjobs.naming import JOB_ID_MAX_LENGTH
 from airflow_provider_trainjobs.triggers.training import TrainingJobTrigger
 
 pytestmark = pytest.mark.timeout(180)
@@ -163,9 +174,33 @@ def test_filters_stay_under_the_length_limit_in_as_few_reads_as_fit(n: int) -> N
 
 
 @pytest.mark.asyncio
-async def test_a_service_that_cannot_read_a_long_list_filter_gets_short_ones_not_gets(local_conn: Any) -> None:
-    """googleapiclient POSTs a list whose URL passes 2 KB (X-HTTP-Method-Override); a service that cannot read
-    that form answers 400: the poller lists in short filters from then on, and still sends no GET."""
+async def test_a_hundred_jobs_of_the_longest_ids_are_one_list_call_per_refresh(backend: str) -> None:
+    """100 ids of 128 characters make a filter of 14,000: googleapiclient POSTs it with X-HTTP-Method-Override
+    (its URL is far past 2 KB), the service reads it, and the refresh is one list call (one per Vertex kind)."""
+    from airflow_provider_trainjobs.hooks.executor import in_executor
+
+    hook = TrainingJobHook()
+    stem = unique("poll_hundred")
+    ids = [f"{stem}_{n:03d}_".ljust(JOB_ID_MAX_LENGTH, "x") for n in range(100)]
+    for job_id in ids:
+        hook.create_job(backend_job(backend, job_id, "gs://no-such-bucket/none.tar.gz"))
+    poller = await JobPoller.for_job("google_cloud_default", None, None, None)
+    assert 2 * MAX_URI_LENGTH < len(_id_filter(ids)) <= LIST_FILTER
+    for refresh in (1, 2):
+        answer = await in_executor(poller._refresh, [Watch(i, WaitState(stream_logs=False), 10.0) for i in ids])
+        assert sorted(j for j, view in answer.jobs.items() if isinstance(view, dict)) == sorted(ids)
+        kinds = 2 if backend == "vertex" else 1  # Vertex lists customJobs and hyperparameterTuningJobs
+        assert poller.requests["jobs.list"] == kinds * refresh and poller.requests["jobs.get"] == 0
+    assert poller.list_filter == LIST_FILTER
+
+
+@pytest.mark.asyncio
+async def test_a_service_that_refuses_a_long_list_filter_gets_short_ones_not_gets(
+        local_conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither API documents a filter limit: a service that refuses the long filter (a 400, which the local
+    service never answers below its 20,000 characters, so it is simulated here) is listed in short filters
+    from then on, and still sends no GET."""
+    from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
     from airflow_provider_trainjobs.hooks.executor import in_executor
     from airflow_provider_trainjobs.hooks.poller import SHORT_LIST_FILTER
 
@@ -176,11 +211,21 @@ async def test_a_service_that_cannot_read_a_long_list_filter_gets_short_ones_not
             "scaleTier": "BASIC", "region": "us-central1", "pythonModule": "none.task",
             "packageUris": ["gs://no-such-bucket/none.tar.gz"]}})
     poller = await JobPoller.for_job("google_cloud_default", None, None, None)
+    real_list, refused = poller.hook.list_jobs, []
+
+    def short_filters_only(filter: str | None = None, page_size: int = 100) -> list[dict[str, Any]]:  # noqa: A002
+        if filter and len(filter) > SHORT_LIST_FILTER:
+            refused.append(len(filter))
+            raise TrainingJobApiError("listing jobs: the filter is too long", status=400)
+        return real_list(filter, page_size)
+
+    monkeypatch.setattr(poller.hook, "list_jobs", short_filters_only)
     answer = await in_executor(poller._refresh, [Watch(i, WaitState(stream_logs=False), 10.0) for i in ids])
     assert sorted(j for j, view in answer.jobs.items() if isinstance(view, dict)) == sorted(ids)
-    assert poller.requests["jobs.get"] == 0 and poller.list_filter == SHORT_LIST_FILTER
+    assert poller.requests["jobs.get"] == 0 and poller.list_filter == SHORT_LIST_FILTER and len(refused) == 1
     answer = await in_executor(poller._refresh, [Watch(i, WaitState(stream_logs=False), 10.0) for i in ids])
     assert all(isinstance(view, dict) for view in answer.jobs.values()) and poller.requests["jobs.get"] == 0
+    assert len(refused) == 1
 
 
 @pytest.mark.asyncio
