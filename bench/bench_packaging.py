@@ -7,6 +7,7 @@ example is missing), so the baselines' egg-info/dist never land in the repositor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -16,8 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_trainjobs.local.launcher import start_storage_emulator, stop_process
 
@@ -154,19 +156,29 @@ def _paired_medians(fns: dict[str, Callable[[], object]], runs: int) -> dict[str
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+@contextlib.contextmanager
+def _emulator_client(data_dir: Path) -> Iterator[Any]:
+    """A storage emulator for one measurement, the ``trainjobs_bench`` connection pointed at it, and its client."""
+    endpoint, proc = start_storage_emulator(data_dir)
+    try:
+        os.environ["AIRFLOW_CONN_TRAINJOBS_BENCH"] = json.dumps(
+            {"conn_type": "trainjobs", "extra": {"project": "local-project", "storage_endpoint": endpoint}})
+        from airflow_provider_trainjobs.hooks.staging import StagingHook
+
+        yield StagingHook("trainjobs_bench").get_conn()
+    finally:
+        stop_process(proc)
+
+
 def _bench_staging(files: list[tuple[Path, str, str]], scratch: Path) -> tuple[list[dict[str, float]], int]:
     """Staging to the storage emulator, paired medians of STAGE_RUNS per file (path, sha256, CRC32C as the build
     gave them): a plain ``upload_from_filename``; the hook staging a package it built (hashes known); the hook
     staging it as a local file of ``packages`` (one read to hash it); the same package for a new job id. Also
     returns the bytes that last case uploaded."""
-    endpoint, proc = start_storage_emulator(scratch / "gcs-big")
-    try:
-        os.environ["AIRFLOW_CONN_TRAINJOBS_BENCH"] = json.dumps(
-            {"conn_type": "trainjobs", "extra": {"project": "local-project", "storage_endpoint": endpoint}})
-        from airflow_provider_trainjobs.hooks.staging import StagingHook
-        from airflow_provider_trainjobs.staging_plan import LocalFile, check_staging_args, digest_staging
+    from airflow_provider_trainjobs.hooks.staging import StagingHook
+    from airflow_provider_trainjobs.staging_plan import LocalFile, check_staging_args, digest_staging
 
-        client = StagingHook("trainjobs_bench").get_conn()
+    with _emulator_client(scratch / "gcs-big") as client:
         counter = iter(range(1_000_000))
 
         def fresh_bucket() -> str:
@@ -199,19 +211,13 @@ def _bench_staging(files: list[tuple[Path, str, str]], scratch: Path) -> tuple[l
                                       STAGE_RUNS)
             results.append({**medians, "mb": path.stat().st_size / 1e6})
         return results, max(uploaded)
-    finally:
-        stop_process(proc)
 
 
 def _bench_many(scratch: Path, counts: tuple[int, ...] = (1, 100)) -> list[tuple[int, float, float]]:
     """(N, plain uploads of N 64 KiB wheels one by one, the hook staging the N as one ``packages`` list)."""
-    endpoint, proc = start_storage_emulator(scratch / "gcs-many")
-    try:
-        os.environ["AIRFLOW_CONN_TRAINJOBS_BENCH"] = json.dumps(
-            {"conn_type": "trainjobs", "extra": {"project": "local-project", "storage_endpoint": endpoint}})
-        from airflow_provider_trainjobs.hooks.staging import StagingHook
+    from airflow_provider_trainjobs.hooks.staging import StagingHook
 
-        client = StagingHook("trainjobs_bench").get_conn()
+    with _emulator_client(scratch / "gcs-many") as client:
         counter = iter(range(1_000_000))
         rows = []
         for n in counts:
@@ -235,8 +241,6 @@ def _bench_many(scratch: Path, counts: tuple[int, ...] = (1, 100)) -> list[tuple
             medians = _paired_medians({"plain": plain, "ours": ours}, STAGE_RUNS if n < 100 else 3)
             rows.append((n, medians["plain"], medians["ours"]))
         return rows
-    finally:
-        stop_process(proc)
 
 
 _IMPORT_PROBE = (

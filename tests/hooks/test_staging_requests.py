@@ -7,27 +7,18 @@ lookup and its write); nothing else is paid on the way, and a package built by t
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from airflow_provider_trainjobs.hooks.staging import INDEX_SOURCE_KEY, StagingHook, _same_content
 from airflow_provider_trainjobs.staging_plan import LocalFile, hash_file
 
 Request = tuple[str, str]  # (operation, what it touched: "object" or "index")
-
-
-@pytest.fixture
-def bucket(storage_conn: dict[str, str]) -> storage.Bucket:
-    client = storage.Client(project="local-project", credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": storage_conn["storage_endpoint"]})
-    return client.create_bucket(f"reqs-{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture
