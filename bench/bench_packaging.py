@@ -49,7 +49,7 @@ def _example_copy(dest: Path) -> tuple[Path, str]:
 BIG_FILES = 2000
 BIG_BYTES = 50 * 1024 * 1024
 BIG_RUNS = 3
-STAGE_RUNS = 7
+STAGE_RUNS = 11
 LARGE_FILE_BYTES = 50 * 1024 * 1024
 
 
