@@ -15,6 +15,7 @@ staging path).
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import gzip
 import hashlib
@@ -98,11 +99,13 @@ class PackagingError(ValueError):
 
 @dataclass(frozen=True)
 class BuiltPackage:
-    """A built sdist: where it is, the hex sha256 of its bytes, and whether ``setup.py`` was generated."""
+    """A built sdist: where it is, the hex sha256 and base64 CRC32C of its bytes (taken while it was written, so
+    staging needs no read to plan and check it), and whether ``setup.py`` was generated."""
 
     path: Path
     sha256: str
     generated_setup: bool
+    crc32c_b64: str = ""
 
     @property
     def size(self) -> int:
@@ -189,8 +192,8 @@ def build_training_package(package_path: str | os.PathLike[str], output_dir: str
         raw = _run_build(work, dist, Path(tmp) / "build.log", use_setup_py=(work / "setup.py").is_file(),
                          package_path=str(package_path))
         target = out_dir / (raw.name + ".gz" if raw.suffix == ".tar" else raw.name)
-        digest = _repack(raw, target)
-    return BuiltPackage(path=target, sha256=digest, generated_setup=generated)
+        digest, crc32c_b64 = _repack(raw, target)
+    return BuiltPackage(path=target, sha256=digest, generated_setup=generated, crc32c_b64=crc32c_b64)
 
 
 def _mirror_project(root: Path, package_dir: Path, work: Path) -> None:
@@ -350,24 +353,28 @@ def _run_build(work: Path, dist: Path, log_path: Path, *, use_setup_py: bool, pa
 
 
 class _HashingWriter:
-    """A write-only file that hashes what passes through it, so the sha256 needs no second read."""
+    """A write-only file that hashes what passes through it, so the sha256 and CRC32C need no second read."""
 
     def __init__(self, raw: BinaryIO) -> None:
+        import google_crc32c  # a google-cloud-storage dependency, imported only when a package is built
+
         self.raw = raw
         self.digest = hashlib.sha256()
+        self.crc32c = google_crc32c.Checksum()
 
     def write(self, data: bytes) -> int:
         self.digest.update(data)
+        self.crc32c.update(data)
         return self.raw.write(data)
 
     def flush(self) -> None:
         self.raw.flush()
 
 
-def _repack(source: Path, target: Path) -> str:
+def _repack(source: Path, target: Path) -> tuple[str, str]:
     """Write ``source`` (a ``.tar``, or a ``.tar.gz`` from a PEP 517 backend) to ``target`` as a reproducible
     ``.tar.gz``: sorted members, fixed times/owners/modes, a gzip header without a time, compressed once while
-    being hashed. Returns the sha256 of the written bytes."""
+    being hashed. Returns the hex sha256 and base64 CRC32C of the written bytes."""
     partial = target.with_name(target.name + ".partial")
     with tarfile.open(source, "r:*") as tin, open(partial, "wb") as raw:
         writer = _HashingWriter(raw)
@@ -382,4 +389,4 @@ def _repack(source: Path, target: Path) -> str:
                     member.mode = 0o755 if executable else 0o644
                     tout.addfile(member, tin.extractfile(member) if member.isfile() else None)
     os.replace(partial, target)
-    return writer.digest.hexdigest()
+    return writer.digest.hexdigest(), base64.b64encode(writer.crc32c.digest()).decode("ascii")

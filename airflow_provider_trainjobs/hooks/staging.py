@@ -3,7 +3,8 @@
 Where each file goes is decided by :mod:`airflow_provider_trainjobs.staging_plan` (no network); this hook
 uploads it. As in gcloud, the sha256 in the path is ONE digest over the contents of all the local files
 uploaded together (in the order given), so unchanged code always lands on the same path and a second
-staging uploads nothing. Every argument is checked before the first byte is sent. ``google.cloud.storage``
+staging uploads nothing; a content-addressed index (:func:`cache_object_name`) lets a new job id reuse it
+by a server-side copy. Every argument is checked before the first byte is sent. ``google.cloud.storage``
 is imported inside methods to keep DAG parsing cheap.
 """
 
@@ -37,10 +38,11 @@ if TYPE_CHECKING:
     from google.cloud.storage import Blob, Client
 
 # The planning names are re-exported: they lived here before airflow_provider_trainjobs.staging_plan.
-__all__ = ["MAX_PACKAGE_URIS", "PACKAGE_SUFFIXES", "StagedObject", "StagingArgs", "StagingError", "StagingHook",
+__all__ = ["INDEX_SOURCE_KEY", "MAX_PACKAGE_URIS", "PACKAGE_SUFFIXES", "StagedObject", "StagingArgs", "StagingError", "StagingHook",
            "StagingPlan", "cache_object_name", "check_staging_args", "digest_staging", "plan_staging",
            "staging_prefix"]
 
+INDEX_SOURCE_KEY = "trainjobs-source"  # metadata key of a content-addressed index entry: where the bytes are
 _CONTENT_TYPES = {".tar.gz": "application/gzip", ".whl": "application/zip", ".zip": "application/zip"}
 _CHUNK_ALIGNMENT = 256 * 1024
 
@@ -98,8 +100,8 @@ class StagingHook(TrainJobsBaseHook):
                        staging_bucket: str | None = None, job_dir: str | None = None) -> list[StagedObject]:
         """Stage ``packages``: ``gs://`` entries first (unchanged), then each local file, uploaded if needed.
 
-        All validation (see :func:`plan_staging`) and a check that the target bucket exists happen before the
-        first upload. Raises StagingError for bad arguments, a missing bucket or a checksum mismatch.
+        All validation (see :func:`plan_staging`) happens before the first request, and a missing bucket is
+        reported before any byte is uploaded. Raises StagingError for bad arguments, a missing bucket or a checksum mismatch.
         """
         return self.stage_plan(plan_staging(packages, job_id=job_id, staging_bucket=staging_bucket,
                                              job_dir=job_dir))
@@ -124,7 +126,7 @@ class StagingHook(TrainJobsBaseHook):
             self._existing_bucket(self.get_conn(), args.destination[0])  # a missing bucket fails before the build
         self._check_passthrough(args.passthrough)  # so does a missing gs:// package
         if not package_path:
-            return self._stage(digest_staging(args), bucket_checked=True)
+            return self._stage(digest_staging(args))
         from airflow_provider_trainjobs.packaging import build_training_package
 
         with tempfile.TemporaryDirectory(prefix="trainjobs-package-") as out_dir:
@@ -134,7 +136,8 @@ class StagingHook(TrainJobsBaseHook):
             # Re-checked with the built file: its name is only known now when the project has its own setup.py.
             final = check_staging_args([*entries, str(built.path)], job_id=job_id, staging_bucket=staging_bucket,
                                        job_dir=job_dir)
-            return self._stage(digest_staging(final), bucket_checked=True)
+            known = {built.path: LocalFile(built.path, built.size, built.sha256, built.crc32c_b64)}
+            return self._stage(digest_staging(final, known if built.crc32c_b64 else None))
 
     def stage_plan(self, plan: StagingPlan) -> list[StagedObject]:
         """Upload what ``plan`` (from :func:`plan_staging`) says, skipping objects already there unchanged.
@@ -156,48 +159,70 @@ class StagingHook(TrainJobsBaseHook):
             return
         check_gcs_packages(self.get_conn(), uris, endpoint=self.settings.storage_endpoint, log=self.log)
 
-    def _stage(self, plan: StagingPlan, *, bucket_checked: bool = False) -> list[StagedObject]:
+    def _stage(self, plan: StagingPlan) -> list[StagedObject]:
         """Stage the plan's local files; its ``gs://`` entries were checked already.
 
-        Per file: already at its path unchanged → nothing; else the same bytes already staged for another job
-        (the content-addressed copy :func:`cache_object_name`) → a server-side copy, 0 bytes sent; else one
-        upload, then a server-side copy of it to the content-addressed name for the next job.
+        A missing bucket is found by the first request that needs it (nothing is uploaded to a bucket that does
+        not exist) and reported as StagingError; no separate bucket lookup is paid on the way to an upload.
         """
+        from google.api_core.exceptions import NotFound
+
         staged = [StagedObject(uri, None, None, False, uri) for uri in plan.passthrough]
-        if not plan.uploads:
-            return staged
+        client = self.get_conn()
+        for local, bucket_name, object_name in plan.uploads:
+            try:
+                staged.append(self._stage_file(client.bucket(bucket_name), local, object_name))
+            except NotFound:
+                try:
+                    self._existing_bucket(client, bucket_name)
+                except StagingError as missing:  # it is the bucket that is missing: say that, not a 404 trace
+                    raise missing from None
+                raise
+        return staged
+
+    def _stage_file(self, bucket: Any, local: LocalFile, object_name: str) -> StagedObject:
+        """One file, with as few requests as the case allows (see :func:`cache_object_name` for the index).
+
+        Not indexed → upload it, then index it (2 requests more than a plain upload: the index lookup and the
+        index write). Indexed → it is already at its path (skipped), or copied there server-side from the
+        object the index names (0 bytes sent); a copy whose source is gone or holds other bytes falls back to
+        an upload.
+        """
+        from google.api_core.exceptions import NotFound
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        client = self.get_conn()
-        names = {b for _, b, _ in plan.uploads}
-        buckets = {n: client.bucket(n) if bucket_checked else self._existing_bucket(client, n) for n in names}
-        for local, bucket_name, object_name in plan.uploads:
-            uri = f"gs://{bucket_name}/{object_name}"
-            bucket = buckets[bucket_name]
+        uri = f"gs://{bucket.name}/{object_name}"
+        index_name = cache_object_name(object_name, local)
+        source = _indexed_source(bucket.get_blob(index_name, retry=DEFAULT_RETRY), local)
+        if source is not None:
             existing = bucket.get_blob(object_name, retry=DEFAULT_RETRY)
             if existing is not None and _same_content(existing, local):
                 self.log.info("%s already staged at %s (%d bytes): upload skipped", local.path.name, uri, local.size)
-                staged.append(StagedObject(uri, local.size, local.sha256, False, str(local.path)))
-                continue
-            cache_name = cache_object_name(object_name, local)
-            cached = bucket.get_blob(cache_name, retry=DEFAULT_RETRY)
-            if cached is not None and _same_content(cached, local):
-                blob = bucket.copy_blob(cached, bucket, object_name, retry=DEFAULT_RETRY)
-                self._verify(blob, local, uri)
-                self.log.info("%s already staged at gs://%s/%s: copied server-side to %s (0 bytes uploaded)",
-                              local.path.name, bucket_name, cache_name, uri)
-                staged.append(StagedObject(uri, local.size, local.sha256, False, str(local.path)))
-                continue
-            blob = bucket.blob(object_name, chunk_size=self.chunk_size)
-            suffix = next(s for s in PACKAGE_SUFFIXES if local.path.name.endswith(s))
-            # No client-side checksum pass: the md5 the server reports is compared with the planned one below.
-            blob.upload_from_filename(str(local.path), content_type=_CONTENT_TYPES[suffix], checksum=None,
-                                      retry=DEFAULT_RETRY)
-            self._verify(blob, local, uri)
-            self.log.info("uploaded %s to %s (%d bytes)", local.path.name, uri, local.size)
-            staged.append(StagedObject(uri, local.size, local.sha256, True, str(local.path)))
-            self._keep_cache_copy(bucket, blob, cache_name)
-        return staged
+                return StagedObject(uri, local.size, local.sha256, False, str(local.path))
+            if source != object_name:
+                try:
+                    copied = bucket.copy_blob(bucket.blob(source), bucket, object_name, retry=DEFAULT_RETRY)
+                except NotFound:
+                    copied = None  # the indexed object was deleted since (a lifecycle rule, say)
+                if copied is not None and _same_content(copied, local):
+                    self.log.info("%s already staged at gs://%s/%s: copied server-side to %s (0 bytes uploaded)",
+                                  local.path.name, bucket.name, source, uri)
+                    return StagedObject(uri, local.size, local.sha256, False, str(local.path))
+        self._upload(bucket, local, object_name, uri)
+        self.log.info("uploaded %s to %s (%d bytes)", local.path.name, uri, local.size)
+        if source != object_name:
+            self._write_index(bucket, index_name, object_name)
+        return StagedObject(uri, local.size, local.sha256, True, str(local.path))
+
+    def _upload(self, bucket: Any, local: LocalFile, object_name: str, uri: str) -> None:
+        """One upload, checked against the CRC32C the server reports (no client-side checksum pass)."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        blob = bucket.blob(object_name, chunk_size=self.chunk_size)
+        suffix = next(s for s in PACKAGE_SUFFIXES if local.path.name.endswith(s))
+        blob.upload_from_filename(str(local.path), content_type=_CONTENT_TYPES[suffix], checksum=None,
+                                  retry=DEFAULT_RETRY)
+        self._verify(blob, local, uri)
 
     def _verify(self, blob: Blob, local: LocalFile, uri: str) -> None:
         """StagingError (after deleting the object) unless ``blob`` holds exactly the planned bytes."""
@@ -205,18 +230,20 @@ class StagingHook(TrainJobsBaseHook):
             self._delete_quietly(blob)
             raise StagingError(
                 f"packages: {uri} does not match {local.path} after upload "
-                f"(md5 {blob.md5_hash!r} != {local.md5_b64!r}); the file changed or the upload was corrupted"
+                f"(crc32c {blob.crc32c!r} != {local.crc32c_b64!r}); the file changed or the upload was corrupted"
             )
 
-    def _keep_cache_copy(self, bucket: Any, blob: Blob, cache_name: str) -> None:
-        """Server-side copy of a fresh upload to its content-addressed name; a failure only costs reuse."""
+    def _write_index(self, bucket: Any, index_name: str, object_name: str) -> None:
+        """Point the content-addressed index entry at a fresh upload; a failure only costs reuse later."""
         from google.api_core.exceptions import GoogleAPIError
         from google.cloud.storage.retry import DEFAULT_RETRY
 
+        index = bucket.blob(index_name)
+        index.metadata = {INDEX_SOURCE_KEY: object_name}
         try:
-            bucket.copy_blob(blob, bucket, cache_name, retry=DEFAULT_RETRY)
+            index.upload_from_string(b"", content_type="text/plain", retry=DEFAULT_RETRY)
         except GoogleAPIError as err:
-            self.log.warning("could not keep gs://%s/%s for reuse by later jobs: %s", bucket.name, cache_name, err)
+            self.log.warning("could not index gs://%s/%s for reuse by later jobs: %s", bucket.name, index_name, err)
 
     def stage_package_uris(self, packages: Sequence[str] | str, *, job_id: str | None = None,
                            staging_bucket: str | None = None, job_dir: str | None = None) -> list[str]:
@@ -251,31 +278,41 @@ class StagingHook(TrainJobsBaseHook):
 
 
 def cache_object_name(object_name: str, local: LocalFile) -> str:
-    """The content-addressed name a staged file is also kept under, found again with one GET by a later job.
+    """The content-addressed index entry of a staged file, found again with one GET by a later job.
 
     ``<prefix>/_by_sha256/<sha256 of the file>/<file>`` where ``<prefix>`` is the staging bucket's prefix (for
-    ``<prefix>/<jobId>/<sha256>/<file>``) or the job dir (for ``<jobDir>/packages/<sha256>/<file>``).
+    ``<prefix>/<jobId>/<sha256>/<file>``) or the job dir (for ``<jobDir>/packages/<sha256>/<file>``). It is an
+    empty object whose ``trainjobs-source`` metadata names the object holding the bytes (writing it costs one
+    small request, not a copy of the package); an entry written by earlier versions holds the bytes itself.
     """
     base = object_name.split("/")[:-3]
     return "/".join([*base, "_by_sha256", local.sha256, local.path.name])
 
 
+def _indexed_source(index: Blob | None, local: LocalFile) -> str | None:
+    """The object name an index entry says holds ``local``'s bytes, or None (no entry, or an unusable one)."""
+    if index is None:
+        return None
+    source = (index.metadata or {}).get(INDEX_SOURCE_KEY)
+    if isinstance(source, str) and source and len(source.encode("utf-8")) <= 1024 and "\n" not in source \
+            and "\r" not in source:
+        return source  # checked again after the copy: a stale or forged entry only costs an upload
+    return str(index.name) if _same_content(index, local) else None
+
+
 def _same_content(blob: Blob, local: LocalFile) -> bool:
-    """True when the object's size and md5 (or crc32c, for composite objects) match the local file."""
+    """True when the object's size and CRC32C (or MD5, from a server that reports no CRC32C) match the file."""
     if blob.size is not None and int(blob.size) != local.size:
         return False
-    if blob.md5_hash:
-        return bool(blob.md5_hash == local.md5_b64)
     if blob.crc32c:
-        return bool(blob.crc32c == _crc32c_b64(local.path))
+        return bool(blob.crc32c == local.crc32c_b64)
+    if blob.md5_hash:
+        return bool(blob.md5_hash == _md5_b64(local.path))
     return False
 
 
-def _crc32c_b64(path: Path) -> str:
-    import google_crc32c
+def _md5_b64(path: Path) -> str:
+    import hashlib
 
-    checksum = google_crc32c.Checksum()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            checksum.update(block)
-    return base64.b64encode(checksum.digest()).decode("ascii")
+        return base64.b64encode(hashlib.file_digest(f, "md5").digest()).decode("ascii")

@@ -23,7 +23,7 @@ def _megabytes(text: str) -> float:
 
 
 def _flag(text: str) -> bool:
-    """``--keep-work-dirs`` alone, or with the value ``up`` passes on to ``serve`` (True/False)."""
+    """``--keep-work-dirs`` alone (what ``up`` passes on to ``serve``), or with an explicit true/false value."""
     if str(text).lower() in ("1", "true", "yes"):
         return True
     if str(text).lower() in ("0", "false", "no"):

@@ -20,7 +20,8 @@ class PackageTrainingAppOperator(BaseOperator):
     """Package a trainer (``package_path``) and stage it with ``packages``; return the ``gs://`` URIs.
 
     Local files go to ``gs://STAGING/<jobId>/<sha256>/<file>`` or ``<job_dir>/packages/<sha256>/<file>``; an
-    unchanged trainer lands on the same URI every time and is not uploaded again. ``job_id`` defaults to a
+    unchanged trainer staged again for the same job id is not uploaded again, and for a new job id it is a
+    server-side copy of the earlier upload (0 bytes sent; see docs/packaging.md). ``job_id`` defaults to a
     deterministic id from the dag, task and run ids and the map index (the same on every try). Bad input
     (``StagingError``, ``PackagingError``) fails the task at once as ``AirflowFailException``, before any upload.
 

@@ -11,19 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from support.gcs_objects import put_gs_objects
 
 from airflow_provider_trainjobs.hooks import gcs_check
 from airflow_provider_trainjobs.hooks.staging import StagingError, StagingHook
-
-
-@pytest.fixture
-def bucket(storage_conn: dict[str, str]) -> storage.Bucket:
-    client = storage.Client(project="local-project", credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": storage_conn["storage_endpoint"]})
-    return client.create_bucket(f"check-{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

@@ -329,8 +329,8 @@ def test_stage_training_packages_builds_then_stages_with_each_file_read_once(
 
     reads: list[str] = []
     real_hash = staging_plan.hash_file
-    monkeypatch.setattr(staging_plan, "hash_file", lambda path, combined: reads.append(path.name) or
-                        real_hash(path, combined))
+    monkeypatch.setattr(staging_plan, "hash_file", lambda path, *combined: reads.append(path.name) or
+                        real_hash(path, *combined))
     package_path = _trainer(tmp_path / "app")
     dep = pkgs["dep1-1.0.tar.gz"]
     put(bucket, "gs://deps-1/extra.whl")
@@ -473,4 +473,5 @@ def test_a_content_addressed_copy_with_other_bytes_is_not_reused(bucket: storage
 
     assert staged[0].uploaded
     assert bucket.blob(f"j/{sha}/trainer-0.1.tar.gz").download_as_bytes() == path.read_bytes()
-    assert bucket.blob(f"_by_sha256/{sha}/trainer-0.1.tar.gz").download_as_bytes() == path.read_bytes()
+    index = bucket.get_blob(f"_by_sha256/{sha}/trainer-0.1.tar.gz")  # rewritten to point at the upload
+    assert index is not None and index.metadata == {"trainjobs-source": f"j/{sha}/trainer-0.1.tar.gz"}

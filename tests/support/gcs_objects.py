@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from google.api_core.exceptions import Conflict
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -18,3 +20,10 @@ def put_gs_objects(endpoint: str, *uris: str, data: bytes = b"package bytes") ->
         except Conflict:
             pass
         client.bucket(bucket_name).blob(name).upload_from_string(data)
+
+
+def new_bucket(endpoint: str, prefix: str) -> storage.Bucket:
+    """A fresh, empty bucket named ``<prefix>-<random>`` in the emulator at ``endpoint``."""
+    client = storage.Client(project="local-project", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": endpoint})
+    return client.create_bucket(f"{prefix}-{uuid.uuid4().hex[:12]}")
