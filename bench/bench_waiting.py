@@ -1,10 +1,11 @@
 """Waiting at scale: requests, CPU and RSS of N ``TrainingJobTrigger``s in one asyncio loop, and detection latency.
 
-Starts a real ``trainjobs-local serve --max-concurrent-jobs 0`` (every job stays QUEUED, which costs a waiter
-the same as RUNNING), whose ``entries:list`` reads the OR filter over job ids the poller sends, as Cloud
+Starts a real ``trainjobs-local serve --max-concurrent-jobs 0`` (every job stays QUEUED and no trainer process
+runs, which costs a waiter the same as RUNNING: 1,000 real trainers would not fit a small machine), whose ``entries:list`` reads the OR filter over job ids the poller sends, as Cloud
 Logging does. For each N a fresh child
 process runs N triggers at the default interval in one loop, as a triggerer does, and reports the poller's own
-request counts (``hooks.poller.REQUESTS``), its CPU seconds and RSS. Then a second service runs short trainers
+request counts (``hooks.poller.REQUESTS``), its CPU seconds and RSS, the wall time of each refresh and the
+service's CPU seconds in the same window. Then a second service runs short trainers
 whose end the trigger, the sync wait (``TrainingJobHook.wait_for_job``) and the sensor's poke loop detect.
 Runnable alone: ``.venv/bin/python bench/bench_waiting.py``.
 """
@@ -12,6 +13,7 @@ Runnable alone: ``.venv/bin/python bench/bench_waiting.py``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -31,10 +33,17 @@ from support.jobs import tiny_job  # noqa: E402
 from support.service import ml_client, upload  # noqa: E402
 from support.trainer import build_trainer_sdist  # noqa: E402
 
-from airflow_provider_trainjobs.hooks.poller import LIST_PAGE  # noqa: E402
+from airflow_provider_trainjobs.hooks.logs import batch_log_filter  # noqa: E402
+from airflow_provider_trainjobs.hooks.poller import (  # noqa: E402
+    LIST_FILTER,
+    LIST_PAGE,
+    MAX_FILTER,
+    SHORT_LIST_FILTER,
+)
 from airflow_provider_trainjobs.local.launcher import ServiceProcess, serving  # noqa: E402
+from airflow_provider_trainjobs.naming import JOB_ID_MAX_LENGTH  # noqa: E402
 
-SIZES = (1, 10, 100, 500)
+SIZES = (1, 10, 100, 500, 1000)
 INTERVAL = 10.0  # the trigger's default poll_interval
 WINDOW_TICKS = 2  # refreshes measured per N after the first (scaled down from a minute; extrapolated)
 LATENCY_JOBS = 4  # per waiter kind; the trainers end 2..8 s after they start, at different poll phases
@@ -42,6 +51,7 @@ PREFIX = "waiting_"
 GOAL_REQUESTS = 30
 GOAL_ENTRIES = 12
 GOAL_RSS_MB = 0.5
+SERVICE_PID = "TRAINJOBS_BENCH_SERVICE_PID"  # the child reads the service's CPU time from /proc
 
 
 def _rss_mb() -> float:
@@ -56,6 +66,30 @@ def _cpu_s() -> float:
     return times.user + times.system
 
 
+def _service_cpu_s() -> float:
+    """The local service process's CPU seconds (user + system, from /proc), 0 when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{os.environ[SERVICE_PID]}/stat").read_text().rsplit(")", 1)[1].split()
+    except (KeyError, OSError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ids_per_log_filter(job_id: str) -> int:
+    """How many log ids like ``job_id`` one entries:list filter of at most MAX_FILTER characters holds."""
+    floor = "2026-01-01T00:00:00.000000000Z"  # the shared floor's shape: a nanosecond RFC 3339 stamp
+    k = 1
+    while len(batch_log_filter([job_id] * (k + 1), floor, {})) <= MAX_FILTER:
+        k += 1
+    return k
+
+
+def ids_per_list_filter(job_id: str, limit: int) -> int:
+    """How many ids like ``job_id`` one jobs.list call holds: LIST_PAGE, fewer past ``limit`` characters."""
+    term = len(f'jobId="{job_id}"')
+    return max(1, min(LIST_PAGE, (limit + 4) // (term + 4)))  # terms joined by " OR "
+
+
 def child(n: int) -> dict[str, Any]:
     """In a fresh process: N triggers in one loop; counts between the end of the first refresh and
     WINDOW_TICKS refreshes later (the triggers' registration and first read are not the steady state)."""
@@ -68,6 +102,17 @@ def child(n: int) -> dict[str, Any]:
     ids = [f"{PREFIX}{i:04d}" for i in range(n)]
     TrainingJobHook().get_job(ids[0])  # imports and the discovery client: a triggerer has them already
     rss0 = _rss_mb()
+    walls: list[float] = []  # wall seconds of every refresh (on the executor: the HTTP round trips included)
+    refresh = JobPoller._refresh
+
+    def timed(self: JobPoller, batch: list[Any]) -> Any:
+        started = time.monotonic()
+        try:
+            return refresh(self, batch)
+        finally:
+            walls.append(time.monotonic() - started)
+
+    JobPoller._refresh = timed  # type: ignore[method-assign]  # measure the poller's own refresh, unchanged
 
     async def main() -> dict[str, Any]:
         async def one(trigger: TrainingJobTrigger) -> None:
@@ -82,27 +127,29 @@ def child(n: int) -> dict[str, Any]:
             await asyncio.sleep(0.1)
         (poller,) = JobPoller._pollers.values()
         first = dict(REQUESTS)
-        refreshes0, cpu0, t0 = poller.refreshes, _cpu_s(), time.monotonic()
+        refreshes0, cpu0, service0, walls0, t0 = poller.refreshes, _cpu_s(), _service_cpu_s(), len(walls), \
+            time.monotonic()
         seen, last = 0, min(w.answered or 0.0 for w in poller.watches)
         while seen < WINDOW_TICKS:  # a refresh is over once every watch has its answer and waits again
             await asyncio.sleep(0.1)
             oldest = min(w.answered or 0.0 for w in poller.watches)
             if oldest > last and all(w.waiter is not None and not w.waiter.done() for w in poller.watches):
                 seen, last = seen + 1, oldest
-        elapsed, cpu = time.monotonic() - t0, _cpu_s() - cpu0
+        elapsed, cpu, service_cpu = time.monotonic() - t0, _cpu_s() - cpu0, _service_cpu_s() - service0
         counts = {k: v - first.get(k, 0) for k, v in REQUESTS.items()}
         rss1 = _rss_mb()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         return {"n": n, "first": first, "counts": counts, "refreshes": poller.refreshes - refreshes0,
-                "elapsed": elapsed, "cpu": cpu, "rss0": rss0, "rss1": rss1, "list_filter": poller.list_filter}
+                "elapsed": elapsed, "cpu": cpu, "service_cpu": service_cpu, "walls": walls[walls0:],
+                "rss0": rss0, "rss1": rss1, "list_filter": poller.list_filter}
 
     return asyncio.run(main())
 
 
 def _run_child(service: ServiceProcess, logging_endpoint: str, n: int) -> dict[str, Any]:
-    env = {**os.environ, "STORAGE_EMULATOR_HOST": service.storage_endpoint,
+    env = {**os.environ, "STORAGE_EMULATOR_HOST": service.storage_endpoint, SERVICE_PID: str(service.proc.pid),
            "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(
                {"conn_type": "trainjobs", "extra": {**service.conn_extras(), "logging_endpoint": logging_endpoint}})}
     out = subprocess.run([sys.executable, __file__, "--child", str(n)], env=env, check=True, capture_output=True,
@@ -179,11 +226,48 @@ def _row(r: dict[str, Any]) -> tuple[str, float, float]:
     entries = per_minute.get("entries.list", 0.0)
     growth = (r["rss1"] - r["rss0"]) / r["n"]
     cpu_per_min = r["cpu"] * 60 / r["elapsed"]
+    service_per_min = r["service_cpu"] * 60 / r["elapsed"]
+    wall = statistics.median(r["walls"]) if r["walls"] else float("nan")
     gets = per_minute.get("jobs.get", 0.0)
     lists = per_minute.get("jobs.list", 0.0)
     line = (f"| {r['n']} | {lists:.0f} | {gets:.0f} | {entries:.0f} | **{total:.0f}** | {total * 60 / r['n']:.1f} "
-            f"| {cpu_per_min:.2f} | {r['rss1'] - r['rss0']:+.1f} | **{growth:.3f}** |")
+            f"| {wall:.2f} | {cpu_per_min:.2f} | {service_per_min:.2f} | {r['rss1'] - r['rss0']:+.1f} "
+            f"| **{growth:.3f}** |")
     return line, total, entries
+
+
+def _per_refresh(r: dict[str, Any], kind: str) -> float:
+    return float(r["counts"].get(kind, 0)) / r["refreshes"]
+
+
+def _bounds(results: list[dict[str, Any]]) -> list[str]:
+    """What hooks/poller.py bounds a refresh to, with these ids and the longest ones, beside what was measured."""
+    ours, longest = f"{PREFIX}0000", "x" * JOB_ID_MAX_LENGTH
+    page, short, short_long = (ids_per_list_filter(ours, LIST_FILTER), ids_per_list_filter(ours, SHORT_LIST_FILTER),
+                               ids_per_list_filter(longest, SHORT_LIST_FILTER))
+    logs, logs_long = ids_per_log_filter(ours), ids_per_log_filter(longest)
+
+    def pair(r: dict[str, Any], kind: str, per: int) -> str:
+        return f"{_per_refresh(r, kind):.0f} (bound {math.ceil(r['n'] / per)})"
+
+    return [
+        f"- Bound per refresh (hooks/poller.py): **jobs.list = ⌈N / {LIST_PAGE}⌉ per job kind** (ml v1 lists one"
+        " kind, `jobs`; Vertex lists `customJobs` and `hyperparameterTuningJobs`, so twice that), because a list"
+        f" call holds at most LIST_PAGE = {LIST_PAGE} ids in a filter of at most LIST_FILTER = {LIST_FILTER:,}"
+        f" characters, which {LIST_PAGE} of the longest ({JOB_ID_MAX_LENGTH}-character) ids fit (on"
+        " Vertex the translated `display_name` filter is at most 14,700). A service that refuses the long"
+        f" filter gets filters of at most SHORT_LIST_FILTER = {SHORT_LIST_FILTER:,} characters from then on:"
+        f" ⌈N / {short}⌉ for {len(ours)}-character ids like these, ⌈N / {short_long}⌉ for the longest. Plus one"
+        " jobs.get per job the list did not answer (none here). **entries:list = ⌈N / k⌉ filters** of at most"
+        f" MAX_FILTER = {MAX_FILTER:,} characters, one call per page of entries each (one here: a queued job"
+        f" logs nothing new), k = {logs} for ids like these, {logs_long} for the longest.",
+        "- Measured per refresh, jobs.list: " + ", ".join(
+            f"N = {r['n']}: {pair(r, 'jobs.list', page if r['list_filter'] == LIST_FILTER else short)}"
+            for r in results) + "; entries:list: " + ", ".join(
+            f"N = {r['n']}: {pair(r, 'entries.list', logs)}" for r in results)
+        + " (list filters of at most " + ", ".join(sorted({f"{r['list_filter']:,}" for r in results}))
+        + " characters in every run).",
+    ]
 
 
 def run() -> str:
@@ -199,6 +283,8 @@ def run() -> str:
     growth = {r["n"]: (r["rss1"] - r["rss0"]) / r["n"] for r in results}
     total_100 = by_n[100][1] if 100 in by_n else float("nan")
     entries_max = max(row[2] for row in rows)
+    filters = int(GOAL_ENTRIES // (60 / INTERVAL))  # entries:list filters a refresh may use within the goal
+    entries_at = [r["n"] for r, row in zip(results, rows, strict=True) if row[2] == entries_max]
     medians = {kind: statistics.median(v) for kind, v in lat.items() if v}
 
     def met(ok: bool) -> str:
@@ -213,26 +299,28 @@ def run() -> str:
         "",
         f"N `TrainingJobTrigger`s (default `poll_interval` {INTERVAL:.0f} s, log tailing on) waiting in one asyncio loop"
         " of a fresh process, as a triggerer runs them, against `trainjobs-local serve --max-concurrent-jobs 0`"
-        " (every job stays QUEUED), whose `entries:list` reads the poller's OR filter over job ids as Cloud"
-        " Logging does. Counts are the"
+        " (every job stays QUEUED, so no trainer process runs: a waiter reads a QUEUED job with the same requests"
+        " as a RUNNING one, and 1,000 trainer processes would load this 2-CPU machine, not the waiter), whose `entries:list` reads the poller's OR filter"
+        " over job ids as Cloud Logging does. Counts are the"
         " poller's own (`hooks.poller.REQUESTS`), all in one project. To keep the section short the window is"
         f" scaled down: {WINDOW_TICKS} refreshes after the first one (the registration read is left out), and"
         f" per minute = requests per refresh x {60 / INTERVAL:.0f} refreshes a minute; CPU is the process's CPU"
-        " seconds in the window scaled to a minute. RSS growth is from before the first trigger (imports and"
+        " seconds in the window scaled to a minute, service CPU the local service's in the same window; refresh"
+        " s is the median wall time of one refresh in the window (its HTTP round trips included). RSS growth is from before the first trigger (imports and"
         " one discovery client already made) to the end of the window.",
         "",
         "| N | jobs.list /min | jobs.get /min | entries:list /min | requests /min | requests per job-hour "
-        "| CPU s /min | RSS growth MB | RSS MB per trigger |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| refresh s | CPU s /min | service CPU s /min | RSS growth MB | RSS MB per trigger |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *(row[0] for row in rows),
         "",
         f"- N = 100: **{total_100:.0f} requests per minute** in all: goal <= {GOAL_REQUESTS} ({met(total_100 <= GOAL_REQUESTS)}).",
-        f"- `entries:list` per minute per project, the most at any N: **{entries_max:.0f}**: goal <= {GOAL_ENTRIES}"
-        f" ({met(entries_max <= GOAL_ENTRIES)}).",
-        "- jobs.list per refresh: " + ", ".join(f"N = {r['n']}: {r['counts'].get('jobs.list', 0) / r['refreshes']:.0f}"
-                                               f" (filters of at most {r['list_filter']} characters)" for r in results)
-        + f"; a list page holds {LIST_PAGE} ids, fewer when the service cannot read a long filter and the poller"
-        " falls back to short ones.",
+        f"- `entries:list` per minute per project, the most at any N: **{entries_max:.0f}** (N = "
+        + ", ".join(str(n) for n in entries_at) + f"): goal <= {GOAL_ENTRIES} ({met(entries_max <= GOAL_ENTRIES)};"
+        f" {60 / INTERVAL:.0f} x ⌈N / k⌉ a minute, so past the goal once N > {filters} k: N > "
+        f"{filters * ids_per_log_filter(PREFIX + '0000')} for ids like these, "
+        f"{filters * ids_per_log_filter('x' * JOB_ID_MAX_LENGTH)} for the longest; k below).",
+        *_bounds(results),
         "- RSS per waiting trigger at N = " + ", ".join(f"{n}: **{growth[n]:.3f} MB**" for n in big)
         + f": goal <= {GOAL_RSS_MB} MB ({met(all(growth[n] <= GOAL_RSS_MB for n in big))}; at small N the"
         " figure is the poller's fixed cost, not a per-trigger one).",
