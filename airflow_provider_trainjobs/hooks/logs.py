@@ -156,6 +156,12 @@ def batch_log_filter(shared: list[str], floor: str | None, own: dict[str, str | 
     return f'resource.type="ml_job" AND ({" OR ".join(f"({g})" for g in groups)})'
 
 
+def project_log_filter(since: str) -> str:
+    """Every job of the project from ``since`` on: one read whatever the number of jobs, for when their ids
+    would need more filters than a refresh may send (the caller keeps the entries of its own jobs)."""
+    return f'resource.type="ml_job" AND timestamp>="{since}"'
+
+
 def format_entry(entry: dict[str, Any]) -> str:
     """``[master-replica-0] message`` (``[master-replica-0 trial 3] message`` for a tuning trial)."""
     labels = entry.get("labels") or {}

@@ -7,7 +7,10 @@ whose URL passes 2 KB as a POST with ``X-HTTP-Method-Override: GET``, which Goog
 a service that refuses a long filter gets shorter ones from then on), GETs only the jobs the list could not
 answer, and reads the logs of all of them with one paged ``entries:list`` (an OR filter over their
 log ids, split only past ``MAX_FILTER`` characters), handing each entry to its job's cursor. Jobs still
-catching up (a new trigger's cursor) get a term with their own floor. A service that cannot read the OR
+catching up (a new trigger's cursor) get a term with their own floor. Past ``MAX_LOG_FILTERS`` filters a
+refresh (about 2 x 360 ids) it reads the project's ``ml_job`` log from the earliest floor instead, in one
+filter, and keeps its own jobs' entries: ``entries:list`` stays at most 12 a minute per project at the
+default interval, whatever N is. A service that cannot read the OR
 filter (HTTP 400) is read job by job from then on, said once. A job that leaves (done, trigger cancelled)
 costs nothing afterwards; a poller with no jobs stops. Requests run on the small executor of
 hooks/executor.py, never the loop's default pool. ``REQUESTS`` counts what every poller sent.
@@ -24,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_trainjobs.hooks.errors import TrainingJobApiError
 from airflow_provider_trainjobs.hooks.executor import in_executor
-from airflow_provider_trainjobs.hooks.logs import batch_log_filter, floor_before, list_entries, nanos
+from airflow_provider_trainjobs.hooks.logs import (
+    batch_log_filter,
+    floor_before,
+    list_entries,
+    nanos,
+    project_log_filter,
+)
 from airflow_provider_trainjobs.hooks.retry import is_transient
 from airflow_provider_trainjobs.hooks.waiting import FetchLogs, Poll, Sleep, Step, WaitState, adrive
 from airflow_provider_trainjobs.naming import JOB_ID_MAX_LENGTH
@@ -39,6 +48,7 @@ LIST_PAGE = 100  # job ids per list call (the list's page size)
 LIST_FILTER = LIST_PAGE * (len('jobId="" OR ') + JOB_ID_MAX_LENGTH)
 SHORT_LIST_FILTER = 1200  # what fits a GET URL of under 2 KB, for a service that reads no other form
 MAX_FILTER = 15000  # characters of one entries:list filter (Cloud Logging allows 20,000)
+MAX_LOG_FILTERS = 2  # entries:list filters a refresh sends: 12 a minute at the default 10 s interval
 REQUESTS: Counter[str] = Counter()  # "jobs.list", "jobs.get", "entries.list" sent by every poller of the process
 log = logging.getLogger(__name__)
 
@@ -272,12 +282,23 @@ class JobPoller:
             groups = _split(shared, floor, own)
         else:
             groups = [([i], {}) for i in shared] + [([], {i: f}) for i, f in own.items()]
+        filters = [batch_log_filter(ids, floor, alone) for ids, alone in groups]
+        wanted: set[str] | None = None  # the log ids to keep, when the read covers the whole project
+        if self.batch_logs and len(filters) > MAX_LOG_FILTERS:
+            # A job with no floor yet is read from its creation (less the cursor window, for clock skew).
+            window = tailed[0].state.cursor.window
+            created = {self._log_id(w.job_id, job): start for w in tailed
+                       if isinstance(job := jobs[w.job_id], dict) and (start := _log_start(job, window))}
+            starts = [floor or _earliest([created.get(i) for i in shared])] if shared else []
+            since = _earliest(starts + [own[i] or created.get(i) for i in own])
+            if since:
+                filters, wanted = [project_log_filter(since)], {*shared, *own}
         try:
-            for ids, alone in groups:
-                entries = self._entries(batch_log_filter(ids, floor, alone))
-                for entry in entries:
+            for filter_ in filters:
+                for entry in self._entries(filter_):
                     log_id = str(((entry.get("resource") or {}).get("labels") or {}).get("job_id", ""))
-                    answer.logs.setdefault(log_id, []).append(entry)
+                    if wanted is None or log_id in wanted:
+                        answer.logs.setdefault(log_id, []).append(entry)
         except TrainingJobApiError as err:
             if err.status == 400 and self.batch_logs and len(shared) + len(own) > 1:
                 log.info("The logging endpoint cannot read one filter for many jobs (%s): reading each job's "
@@ -328,6 +349,21 @@ def _id_filter(ids: list[str]) -> str:
 
 def _order(stamp: str) -> int:
     return nanos(stamp) if stamp else 0
+
+
+def _log_start(job: dict[str, Any], window: float) -> str | None:
+    """Where a job's log can start: its createTime less the cursor window (for clock skew); None if unknown."""
+    try:
+        return floor_before(nanos(str(job["createTime"])), window) if job.get("createTime") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _earliest(stamps: list[str | None]) -> str | None:
+    """The earliest of RFC 3339 times, or None when one of them is unknown (then no shared floor exists)."""
+    if not stamps or any(not s for s in stamps):
+        return None
+    return min(stamps, key=lambda s: _order(s or ""))
 
 
 class _Entries:

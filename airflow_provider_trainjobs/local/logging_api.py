@@ -2,7 +2,8 @@
 
 The filter is comparisons joined by AND / OR with parentheses (``filters.parse_log_filter``), each OR-ed
 group naming one ``resource.labels.job_id`` (and optionally its own ``timestamp>=``), as the provider's
-poller sends for many jobs at once. Entries of all named jobs come in (timestamp, insertId) order; the page
+poller sends for many jobs at once, or none with a ``timestamp>`` floor: every job of the project from then
+on (what the poller sends when the ids would need more filters than its budget). Entries of all named jobs come in (timestamp, insertId) order; the page
 token is the (timestamp, insertId) of the last entry answered. Entries carry the fields the provider's log
 tailing reads (see docs/local-service.md "Logging").
 """
@@ -152,9 +153,9 @@ def read_query(body: Any) -> LogQuery:
         clause = LogClause()
         for term in terms:
             _read_term(clause, projects, term)
-        if not clause.job_id:
-            raise ApiError(400, 'filter: resource.labels.job_id="<jobId>" is required by the local service '
-                                "(in each OR-ed group)")
+        if not clause.job_id and clause.after is None:
+            raise ApiError(400, 'filter: resource.labels.job_id="<jobId>" or a timestamp>= floor is required by '
+                                "the local service (in each OR-ed group)")
         clauses.append(clause)
     if len({c.job_id for c in clauses}) > MAX_JOBS:
         raise ApiError(400, f"filter: names more than {MAX_JOBS} jobs")
@@ -190,17 +191,19 @@ def _keep(row: dict[str, Any], clause: LogClause) -> bool:
 
 
 def _floors(clauses: list[LogClause]) -> dict[str, tuple[int | None, bool]]:
-    """Each job's lowest floor over its clauses (None when one clause reads it from the start)."""
+    """Each job's lowest floor over its clauses (None when one clause reads it from the start); a clause
+    naming no job (the whole project) makes it one read of the project from the lowest floor of all."""
     floors: dict[str, tuple[int | None, bool]] = {}
+    whole = any(not c.job_id for c in clauses)
     for clause in clauses:
-        low = (clause.after, clause.inclusive)
-        if clause.job_id in floors:
-            old = floors[clause.job_id]
+        low, job = (clause.after, clause.inclusive), "" if whole else clause.job_id
+        if job in floors:
+            old = floors[job]
             if old[0] is None or low[0] is None:
                 low = (None, False)
             elif old[0] < low[0] or (old[0] == low[0] and old[1]):
                 low = old
-        floors[clause.job_id] = low
+        floors[job] = low
     return floors
 
 
@@ -218,7 +221,7 @@ def list_entries(engine: Engine, query: LogQuery) -> dict[str, Any]:
                                           descending=query.descending)
         for row in batch:
             scan = (row["ts"], row["id"])
-            if any(_keep(row, c) for c in by_job[row["job_id"]]):
+            if any(_keep(row, c) for c in (*by_job.get(row["job_id"], ()), *by_job.get("", ()))):
                 if len(rows) == query.page_size:
                     more = True
                     break

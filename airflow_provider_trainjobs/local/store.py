@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS logs (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_job ON logs (project, job_id, ts);
+CREATE INDEX IF NOT EXISTS logs_time ON logs (project, ts);
 CREATE INDEX IF NOT EXISTS history_job ON history (project, job_id);
 CREATE TABLE IF NOT EXISTS job_labels (
     project TEXT NOT NULL,
@@ -362,14 +363,15 @@ class Store:
                      after_key: tuple[int, int] | None = None, limit: int = 1000,
                      descending: bool = False) -> list[dict[str, Any]]:
         """Up to ``limit`` log rows of several jobs merged in (ts, id) order, each job from its floor
-        (``floors[job] = (after_us, inclusive)``) and past ``after_key`` (the last row of the previous page):
-        one indexed range read per job, so a page costs jobs x limit rows at most, whatever the logs' size."""
+        (``floors[job] = (after_us, inclusive)``; job ``""`` is all of the project's) and past ``after_key`` (the
+        last row of the previous page): one indexed range read per job, so a page costs jobs x limit rows at
+        most, whatever the logs' size."""
         keyed: list[list[Any]] = []
         with self._lock:
-            for job_id, (after, inclusive) in floors.items():
-                sql = "SELECT id, ts, severity, task_name, trial_id, message, job_id FROM logs" \
-                      " WHERE project = ? AND job_id = ?"
-                args: list[Any] = [project, job_id]
+            for job_id, (after, inclusive) in floors.items():  # job "" is every job of the project
+                sql = "SELECT id, ts, severity, task_name, trial_id, message, job_id FROM logs WHERE project = ?" \
+                      + (" AND job_id = ?" if job_id else "")
+                args: list[Any] = [project, job_id] if job_id else [project]
                 if after is not None:
                     sql, args = sql + (" AND ts >= ?" if inclusive else " AND ts > ?"), [*args, after]
                 if after_key is not None:

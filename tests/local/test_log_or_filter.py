@@ -12,7 +12,7 @@ from googleapiclient.errors import HttpError
 from support import list_log_entries, logging_client, ml_client, tiny_job, unique, upload, wait_for
 from support.raw_http import request
 
-from airflow_provider_trainjobs.hooks.logs import batch_log_filter
+from airflow_provider_trainjobs.hooks.logs import batch_log_filter, project_log_filter
 from airflow_provider_trainjobs.local.filters import MAX_CLAUSES, FilterError, parse_log_filter
 
 PROJECT = "local-project"
@@ -70,7 +70,36 @@ def test_the_shared_floor_form_with_a_later_timestamp_reads_only_newer_entries(l
     assert _pages(logging, filter_, page_size=5) == ([], 1)
 
 
+def test_a_floor_alone_reads_every_job_of_the_project_from_it_in_order_across_pages(
+        local_service: Any, trainer_sdist: Path) -> None:
+    """The poller's project-wide form (its ids would need more filters than a refresh sends)."""
+    ml = ml_client(local_service.api_endpoint)
+    uri = upload(local_service.storage_endpoint, trainer_sdist)
+    ids = [unique("wide_logs") for _ in range(2)]
+    for job_id in ids:
+        ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=tiny_job(job_id, uri, lines=3)).execute()
+    for job_id in ids:
+        assert wait_for(ml, PROJECT, job_id)["state"] == "SUCCEEDED"
+    logging = logging_client(local_service.api_endpoint)
+    alone = {job_id: list_log_entries(logging, job_id) for job_id in ids}
+    floor = min(alone[ids[0]][1]["timestamp"], alone[ids[1]][1]["timestamp"])
+
+    entries, pages = _pages(logging, project_log_filter(floor), page_size=2)
+
+    assert pages > 1 and all(e["timestamp"] >= floor for e in entries)
+    keys = [(e["timestamp"], int(e["insertId"])) for e in entries]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)  # in order, each once
+    for job_id in ids:  # other tests' jobs may be in the project too: each of ours is there whole
+        mine = [e["insertId"] for e in entries if e["resource"]["labels"]["job_id"] == job_id]
+        assert mine == [e["insertId"] for e in alone[job_id] if e["timestamp"] >= floor]
+    assert _pages(logging, project_log_filter("2999-01-01T00:00:00Z"), page_size=5) == ([], 1)
+    mixed = f"({project_log_filter('2999-01-01T00:00:00Z')}) OR ({batch_log_filter([ids[0]], None, {})})"
+    assert [e["insertId"] for e in _pages(logging, mixed, page_size=1000)[0]] == \
+        [e["insertId"] for e in alone[ids[0]]]  # a job-only group beside the project one keeps its own floor
+
+
 @pytest.mark.parametrize("filter_, words", [
+    ('resource.type="ml_job"', ["job_id", "timestamp>= floor"]),
     ('resource.labels.job_id="a" OR severity>="ERROR"', ["job_id", "OR-ed group"]),
     ('(resource.labels.job_id="a" OR resource.labels.job_id="b"', ["missing ')'"]),
     ('resource.labels.job_id="a" OR', ["ends where a term"]),
