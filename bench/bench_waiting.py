@@ -250,7 +250,9 @@ def _bounds(results: list[dict[str, Any]]) -> list[str]:
 
     def pair(r: dict[str, Any], kind: str, per: int, most: int | None = None) -> str:
         bound = math.ceil(r["n"] / per)
-        return f"{_per_refresh(r, kind):.0f} (bound {bound if most is None or bound <= most else 1})"
+        if most is None:
+            return f"{_per_refresh(r, kind):.0f} (bound {bound})"
+        return f"{_per_refresh(r, kind):.0f} (filters {bound if bound <= most else 1})"
 
     return [
         f"- Bound per refresh (hooks/poller.py): **jobs.list = ⌈N / {LIST_PAGE}⌉ per job kind** (ml v1 lists one"
@@ -269,6 +271,7 @@ def _bounds(results: list[dict[str, Any]]) -> list[str]:
             f"N = {r['n']}: {pair(r, 'jobs.list', page if r['list_filter'] == LIST_FILTER else short)}"
             for r in results) + "; entries:list: " + ", ".join(
             f"N = {r['n']}: {pair(r, 'entries.list', logs, MAX_LOG_FILTERS)}" for r in results)
+        + " (calls count pages: a filter whose answer passes the 1,000-entry page size takes more than one call)"
         + " (list filters of at most " + ", ".join(sorted({f"{r['list_filter']:,}" for r in results}))
         + " characters in every run).",
     ]
