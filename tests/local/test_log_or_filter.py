@@ -34,17 +34,24 @@ def _pages(logging: Any, filter_: str, page_size: int) -> tuple[list[dict[str, A
             return entries, pages
 
 
-def test_the_pollers_or_filter_reads_each_jobs_entries_once_in_order_across_pages(
-        local_service: Any, trainer_sdist: Path) -> None:
-    ml = ml_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, trainer_sdist)
-    ids = [unique("or_logs") for _ in range(3)]
+def _finished_jobs(service: Any, sdist: Path, stem: str, n: int, *, lines: int
+                   ) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
+    """``n`` tiny jobs run to SUCCEEDED on the service, and each one's entries read alone."""
+    ml = ml_client(service.api_endpoint)
+    uri = upload(service.storage_endpoint, sdist)
+    ids = [unique(stem) for _ in range(n)]
     for job_id in ids:
-        ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=tiny_job(job_id, uri, lines=4)).execute()
+        ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=tiny_job(job_id, uri, lines=lines)).execute()
     for job_id in ids:
         assert wait_for(ml, PROJECT, job_id)["state"] == "SUCCEEDED"
+    logging = logging_client(service.api_endpoint)
+    return ids, {job_id: list_log_entries(logging, job_id) for job_id in ids}
+
+
+def test_the_pollers_or_filter_reads_each_jobs_entries_once_in_order_across_pages(
+        local_service: Any, trainer_sdist: Path) -> None:
+    ids, alone = _finished_jobs(local_service, trainer_sdist, "or_logs", 3, lines=4)
     logging = logging_client(local_service.api_endpoint)
-    alone = {job_id: list_log_entries(logging, job_id) for job_id in ids}
     assert all(len(rows) >= 4 for rows in alone.values())
     floor = alone[ids[2]][2]["timestamp"]  # the third job is still catching up from its own floor
     filter_ = batch_log_filter(ids[:2], None, {ids[2]: floor})
@@ -73,15 +80,8 @@ def test_the_shared_floor_form_with_a_later_timestamp_reads_only_newer_entries(l
 def test_a_floor_alone_reads_every_job_of_the_project_from_it_in_order_across_pages(
         local_service: Any, trainer_sdist: Path) -> None:
     """The poller's project-wide form (its ids would need more filters than a refresh sends)."""
-    ml = ml_client(local_service.api_endpoint)
-    uri = upload(local_service.storage_endpoint, trainer_sdist)
-    ids = [unique("wide_logs") for _ in range(2)]
-    for job_id in ids:
-        ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=tiny_job(job_id, uri, lines=3)).execute()
-    for job_id in ids:
-        assert wait_for(ml, PROJECT, job_id)["state"] == "SUCCEEDED"
+    ids, alone = _finished_jobs(local_service, trainer_sdist, "wide_logs", 2, lines=3)
     logging = logging_client(local_service.api_endpoint)
-    alone = {job_id: list_log_entries(logging, job_id) for job_id in ids}
     floor = min(alone[ids[0]][1]["timestamp"], alone[ids[1]][1]["timestamp"])
 
     entries, pages = _pages(logging, project_log_filter(floor), page_size=2)
