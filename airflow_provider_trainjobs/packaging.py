@@ -38,6 +38,7 @@ from airflow_provider_trainjobs.packaging_project import (
     project_kind,
 )
 from airflow_provider_trainjobs.processes import kill_tree, new_marker
+from airflow_provider_trainjobs.scratch import RAM_MAX_BYTES, scratch_dir
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,9 @@ def build_training_package(package_path: str | os.PathLike[str], output_dir: str
     out_dir = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="trainjobs-pkg-"))
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    with tempfile.TemporaryDirectory(prefix="trainjobs-build-") as tmp:
+    # The scratch copy and tar: about 3x the project, in memory when that fits (see scratch.py).
+    scratch = scratch_dir(3 * _tree_size(root, RAM_MAX_BYTES // 3))
+    with tempfile.TemporaryDirectory(prefix="trainjobs-build-", dir=scratch) as tmp:
         work = Path(tmp) / "src"
         dist = Path(tmp) / "dist"
         dist.mkdir()
