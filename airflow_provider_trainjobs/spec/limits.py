@@ -117,7 +117,8 @@ def _show_container(value: dict[Any, Any] | list[Any] | tuple[Any, ...], limit: 
 
 
 def _where(path: str, key: Any) -> str:
-    label = key if isinstance(key, str) else show(key, 40)
+    """``path.key``; a key that is not a non-empty string is shown quoted, so an empty key still names a field."""
+    label = key if isinstance(key, str) and key else show(key, 40)
     return f"{path}.{label}" if path else label
 
 

@@ -48,7 +48,8 @@ def assert_names_a_field(err: InvalidJobSpec, given: Any = None, text: str = "")
     assert err.field, err
     assert str(err).startswith(f"invalid training job: {err.field}: ")
     root = re.split(r"[.\[]", err.field, maxsplit=1)[0]
-    keys = {key if isinstance(key, str) else show(key, 40) for key in given} if isinstance(given, dict) else set()
+    keys = {key if isinstance(key, str) and key else show(key, 40) for key in given} if isinstance(given, dict) \
+        else set()
     written = text and any(part and part in text for part in re.split(r"[.\[\]]", err.field))
     assert root in ROOTS or root in keys or err.field in keys or written, err.field
     assert err.rule and len(str(err)) < 100_000
@@ -238,3 +239,11 @@ def test_one_duration_parser_bounds_every_duration(value: Any) -> None:
 
 def test_every_hostile_value_is_shown_briefly() -> None:
     assert all(len(show(value)) <= 80 for value in HOSTILE)
+
+
+def test_an_empty_key_is_still_named_in_the_error() -> None:
+    """Found by the fuzz above: a Job whose only key is "" was refused naming ``k15001``, a key it does not have."""
+    with pytest.raises(InvalidJobSpec) as err:
+        validate_job({"": {f"k{i}": "v" for i in range(MAX_VALUES + 5)}})
+    assert err.value.field.startswith("''.")
+    assert str(err.value).startswith(f"invalid training job: {err.value.field}: the Job holds more than")
