@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import yaml
-from support import make_job, ml_client, processes_gone, tiny_job, upload, wait_for
+from support import ml_client, processes_gone, start_sleeping, tiny_job, upload, wait_for
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -206,7 +206,7 @@ def test_up_does_not_take_another_server_on_the_port_for_its_service(tmp_path: P
 
 def test_a_second_service_on_the_same_data_dir_exits_and_leaves_the_first_ones_jobs_alone(
         tmp_path: Path, trainer_sdist: Path) -> None:
-    from support import process_alive, wait_for_file
+    from support import process_alive
 
     from airflow_provider_trainjobs.local.launcher import serving
 
@@ -215,10 +215,7 @@ def test_a_second_service_on_the_same_data_dir_exits_and_leaves_the_first_ones_j
     with serving(data_dir) as first:
         ml = ml_client(first.api_endpoint)
         job_id = f"shared_{_port()}"
-        ml.projects().jobs().create(parent="projects/local-project", body=make_job(
-            job_id, upload(first.storage_endpoint, trainer_sdist),
-            ["--mode", "sleep", "--pid-file", str(pid_file)])).execute()
-        pids = wait_for_file(pid_file)
+        pids = start_sleeping(ml, "local-project", job_id, upload(first.storage_endpoint, trainer_sdist), pid_file)
         wait_for(ml, "local-project", job_id, lambda j: j["state"] == "RUNNING")
 
         second = _serve("--data-dir", str(data_dir), "--port", str(_port()), "--storage-port", str(_port()))

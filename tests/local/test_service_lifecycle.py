@@ -14,6 +14,7 @@ from support import (
     processes_gone,
     setsid_build_prelude,
     slow_build_prelude,
+    start_sleeping,
     unique,
     upload,
     wait_for,
@@ -32,10 +33,7 @@ def test_cancel_running_job_kills_whole_process_tree(local_service: Any, trainer
     uri = upload(local_service.storage_endpoint, trainer_sdist)
     job_id = unique("cancel")
     pid_file = tmp_path / "pids.json"
-    ml.projects().jobs().create(
-        parent=f"projects/{PROJECT}", body=make_job(job_id, uri, ["--mode", "sleep", "--pid-file", str(pid_file)])
-    ).execute()
-    pids = wait_for_file(pid_file)
+    pids = start_sleeping(ml, PROJECT, job_id, uri, pid_file)
     assert all(process_alive(p) for p in pids)
     assert wait_for(ml, PROJECT, job_id, lambda j: j["state"] == "RUNNING")["state"] == "RUNNING"
 
@@ -119,12 +117,7 @@ def test_max_running_time_cancels_job(local_service: Any, trainer_sdist: Path, t
     uri = upload(local_service.storage_endpoint, trainer_sdist)
     job_id = unique("maxrun")
     pid_file = tmp_path / "pids.json"
-    ml.projects().jobs().create(
-        parent=f"projects/{PROJECT}",
-        body=make_job(job_id, uri, ["--mode", "sleep", "--pid-file", str(pid_file)],
-                      scheduling={"maxRunningTime": "1s"}),
-    ).execute()
-    pids = wait_for_file(pid_file)
+    pids = start_sleeping(ml, PROJECT, job_id, uri, pid_file, scheduling={"maxRunningTime": "1s"})
 
     job = wait_for(ml, PROJECT, job_id)
 

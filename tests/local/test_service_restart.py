@@ -16,6 +16,7 @@ from support import (
     process_alive,
     processes_gone,
     slow_build_prelude,
+    start_sleeping,
     unique,
     upload,
     wait_for,
@@ -48,9 +49,7 @@ def test_restart_after_crash_keeps_every_job(tmp_path: Path, trainer_sdist: Path
         ml.projects().jobs().cancel(name=f"projects/{PROJECT}/jobs/{ids['CANCELLED']}", body={}).execute()
         wait_for(ml, PROJECT, ids["CANCELLED"])
         pid_file = tmp_path / "pids.json"
-        ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=make_job(
-            ids["RUNNING"], uri, ["--mode", "sleep", "--pid-file", str(pid_file)])).execute()
-        pids = wait_for_file(pid_file)
+        pids = start_sleeping(ml, PROJECT, ids["RUNNING"], uri, pid_file)
         ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=make_job(
             ids["QUEUED"], uri, ["--mode", "succeed"], jobDir=f"{jobs_dir}/{ids['QUEUED']}")).execute()
         before = {state: ml.projects().jobs().get(name=f"projects/{PROJECT}/jobs/{job_id}").execute()
@@ -128,10 +127,7 @@ def test_a_graceful_stop_settles_running_jobs(tmp_path: Path, trainer_sdist: Pat
     with serving(data_dir) as service:
         ml = ml_client(service.api_endpoint)
         job_id = unique("stopped")
-        ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=make_job(
-            job_id, upload(service.storage_endpoint, trainer_sdist),
-            ["--mode", "sleep", "--pid-file", str(pid_file)])).execute()
-        pids = wait_for_file(pid_file)
+        pids = start_sleeping(ml, PROJECT, job_id, upload(service.storage_endpoint, trainer_sdist), pid_file)
         wait_for(ml, PROJECT, job_id, lambda j: j["state"] == "RUNNING")
     assert service.proc.returncode == 0  # stopped by SIGTERM, not killed
 

@@ -8,7 +8,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support import make_job, ml_client, processes_gone, tiny_job, unique, upload, wait_for, wait_for_file
+from support import (
+    ml_client,
+    processes_gone,
+    start_sleeping,
+    tiny_job,
+    unique,
+    upload,
+    wait_for,
+)
 
 from airflow_provider_trainjobs.local.launcher import serving, start_service
 
@@ -53,10 +61,7 @@ def test_a_restart_removes_the_work_dir_of_a_job_a_crash_interrupted(tmp_path: P
     try:
         ml = ml_client(service.api_endpoint)
         job_id = unique("crashed")
-        ml.projects().jobs().create(parent=f"projects/{PROJECT}", body=make_job(
-            job_id, upload(service.storage_endpoint, trainer_sdist),
-            ["--mode", "sleep", "--pid-file", str(pid_file)])).execute()
-        pids = wait_for_file(pid_file)
+        pids = start_sleeping(ml, PROJECT, job_id, upload(service.storage_endpoint, trainer_sdist), pid_file)
         work = _work(service, job_id)
         assert work.is_dir()
     finally:

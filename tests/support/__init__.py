@@ -9,6 +9,7 @@ from support.jobs import (
     make_job,
     poll_until,
     runtime_for,
+    start_sleeping,
     tiny_job,
     unique,
     wait_for,
@@ -24,5 +25,5 @@ __all__ = [
     "RUN_ID", "SEED_004_CONFIG_YAML", "TERMINAL", "TRAINER_MODULE", "TRAINER_PACKAGE", "TRAINER_SRC", "RecordingTI", "backend_job",
     "build_trainer_sdist", "list_log_entries", "logging_client", "lose_first_create_response", "make_context",
     "make_job", "make_sdist", "ml_client", "poll_until", "process_alive", "processes_gone", "render_and_execute", "runtime_for",
-    "set_faults", "setsid_build_prelude", "slow_build_prelude", "storage_client", "tiny_job", "unique", "upload", "wait_for", "wait_for_file", "wait_for_state",
+    "set_faults", "setsid_build_prelude", "start_sleeping", "slow_build_prelude", "storage_client", "tiny_job", "unique", "upload", "wait_for", "wait_for_file", "wait_for_state",
 ]

@@ -36,6 +36,15 @@ def make_job(job_id: str, package_uri: str, args: Iterable[str] = (), **training
     }
 
 
+def start_sleeping(ml: Any, project: str, job_id: str, package_uri: str, pid_file: Any, **training: Any) -> list[int]:
+    """Create a job whose trainer sleeps until stopped, and return its replicas' pids once they wrote them."""
+    from support.processes import wait_for_file
+
+    ml.projects().jobs().create(parent=f"projects/{project}", body=make_job(
+        job_id, package_uri, ["--mode", "sleep", "--pid-file", str(pid_file)], **training)).execute()
+    return wait_for_file(pid_file)
+
+
 def tiny_job(job_id: str, package_uri: str, *, lines: int = 3, sleep: float = 0.0, exit_code: int = 0,
              **training: Any) -> dict[str, Any]:
     """The trainer's tiny mode: ``lines`` numbered lines, a sleep, then exit ``exit_code`` (labelled job)."""
