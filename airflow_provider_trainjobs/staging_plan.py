@@ -22,7 +22,7 @@ from airflow_provider_trainjobs.naming import is_valid_job_id
 from airflow_provider_trainjobs.spec.rules import MAX_PACKAGE_URIS
 
 __all__ = ["MAX_PACKAGE_URIS", "PACKAGE_SUFFIXES", "LocalFile", "StagingArgs", "StagingError", "StagingPlan",
-           "check_bucket_name", "check_staging_args", "digest_staging", "hash_file", "plan_staging",
+           "check_bucket_name", "check_staging_args", "digest_staging", "hash_file", "is_object_name", "plan_staging",
            "split_gs", "split_packages", "staging_prefix"]
 
 PACKAGE_SUFFIXES = (".tar.gz", ".whl", ".zip")
@@ -83,6 +83,11 @@ def check_bucket_name(name: str, what: str, uri: str) -> None:
         )
 
 
+def is_object_name(name: str) -> bool:
+    """Cloud Storage's rule for an object name, as far as staging relies on it: at most 1024 bytes, no newline."""
+    return len(name.encode("utf-8")) <= 1024 and not any(c in name for c in "\r\n")
+
+
 def split_gs(uri: str, what: str, *, object_required: bool) -> tuple[str, str]:
     """``gs://bucket/object`` → (bucket, object); raises StagingError naming ``what`` on a malformed URI."""
     if not uri.startswith("gs://"):
@@ -92,7 +97,7 @@ def split_gs(uri: str, what: str, *, object_required: bool) -> tuple[str, str]:
     name = name.strip("/") if not object_required else name
     if object_required and (not name or name.endswith("/")):
         raise StagingError(f"{what}: {uri!r} must name an object (expected gs://BUCKET/OBJECT)")
-    if len(name.encode("utf-8")) > 1024 or any(c in name for c in "\r\n"):
+    if not is_object_name(name):
         raise StagingError(f"{what}: {uri!r} has an invalid object name (at most 1024 bytes, no newlines)")
     return bucket, name
 

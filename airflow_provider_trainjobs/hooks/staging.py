@@ -11,6 +11,7 @@ is imported inside methods to keep DAG parsing cheap.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from airflow_provider_trainjobs.staging_plan import (
     StagingPlan,
     check_staging_args,
     digest_staging,
+    is_object_name,
     plan_staging,
     split_packages,
     staging_prefix,
@@ -294,8 +296,7 @@ def _indexed_source(index: Blob | None, local: LocalFile) -> str | None:
     if index is None:
         return None
     source = (index.metadata or {}).get(INDEX_SOURCE_KEY)
-    if isinstance(source, str) and source and len(source.encode("utf-8")) <= 1024 and "\n" not in source \
-            and "\r" not in source:
+    if isinstance(source, str) and source and is_object_name(source):
         return source  # checked again after the copy: a stale or forged entry only costs an upload
     return str(index.name) if _same_content(index, local) else None
 
@@ -312,7 +313,5 @@ def _same_content(blob: Blob, local: LocalFile) -> bool:
 
 
 def _md5_b64(path: Path) -> str:
-    import hashlib
-
     with open(path, "rb") as f:
         return base64.b64encode(hashlib.file_digest(f, "md5").digest()).decode("ascii")
