@@ -111,14 +111,11 @@ def _bench_builds(project: Path, scratch: Path, runs: int = BUILD_RUNS) -> list[
 
 def _bench_restaging(project: Path, scratch: Path) -> tuple[int, int, int]:
     """(bytes uploaded the first time, bytes uploaded by a second staging, number of packages)."""
-    endpoint, proc = start_storage_emulator(scratch / "gcs")
-    try:
-        os.environ["AIRFLOW_CONN_TRAINJOBS_BENCH"] = json.dumps(
-            {"conn_type": "trainjobs", "extra": {"project": "local-project", "storage_endpoint": endpoint}})
-        from airflow_provider_trainjobs.hooks.staging import StagingHook
-        from airflow_provider_trainjobs.packaging import build_training_package
+    from airflow_provider_trainjobs.hooks.staging import StagingHook
+    from airflow_provider_trainjobs.packaging import build_training_package
 
-        StagingHook("trainjobs_bench").get_conn().create_bucket("bench-staging")
+    with _emulator_client(scratch / "gcs") as client:
+        client.create_bucket("bench-staging")
         dep = scratch / "dep-1.0-py3-none-any.whl"
         dep.write_bytes(os.urandom(64 * 1024))
 
@@ -130,8 +127,6 @@ def _bench_restaging(project: Path, scratch: Path) -> tuple[int, int, int]:
 
         first, second = stage(), stage()
         return first, second, 2
-    finally:
-        stop_process(proc)
 
 
 def _paired_medians(fns: dict[str, Callable[[], object]], runs: int,
