@@ -15,10 +15,8 @@ staging path).
 
 from __future__ import annotations
 
-import base64
 import fnmatch
 import gzip
-import hashlib
 import logging
 import os
 import shutil
@@ -359,15 +357,13 @@ class _HashingWriter:
     """A write-only file that hashes what passes through it, so the sha256 and CRC32C need no second read."""
 
     def __init__(self, raw: BinaryIO) -> None:
-        import google_crc32c  # a google-cloud-storage dependency, imported only when a package is built
+        from airflow_provider_trainjobs.staging_plan import Digests
 
         self.raw = raw
-        self.digest = hashlib.sha256()
-        self.crc32c = google_crc32c.Checksum()
+        self.digests = Digests()
 
     def write(self, data: bytes) -> int:
-        self.digest.update(data)
-        self.crc32c.update(data)
+        self.digests.update(data)
         return self.raw.write(data)
 
     def flush(self) -> None:
@@ -392,4 +388,4 @@ def _repack(source: Path, target: Path) -> tuple[str, str]:
                     member.mode = 0o755 if executable else 0o644
                     tout.addfile(member, tin.extractfile(member) if member.isfile() else None)
     os.replace(partial, target)
-    return writer.digest.hexdigest(), base64.b64encode(writer.crc32c.digest()).decode("ascii")
+    return writer.digests.sha256.hexdigest(), writer.digests.crc32c_b64()

@@ -21,7 +21,7 @@ from typing import Any
 from airflow_provider_trainjobs.naming import is_valid_job_id
 from airflow_provider_trainjobs.spec.rules import MAX_PACKAGE_URIS
 
-__all__ = ["MAX_PACKAGE_URIS", "PACKAGE_SUFFIXES", "LocalFile", "StagingArgs", "StagingError", "StagingPlan",
+__all__ = ["MAX_PACKAGE_URIS", "PACKAGE_SUFFIXES", "Digests", "LocalFile", "StagingArgs", "StagingError", "StagingPlan",
            "check_bucket_name", "check_staging_args", "digest_staging", "hash_file", "is_object_name", "plan_staging",
            "split_gs", "split_packages", "staging_prefix"]
 
@@ -157,20 +157,34 @@ def staging_prefix(*, job_id: str | None, staging_bucket: str | None, job_dir: s
     )
 
 
+class Digests:
+    """The sha256 and CRC32C of bytes fed in pieces: what a LocalFile holds, from one pass over its bytes
+    (a file read here, or a package as the build writes it)."""
+
+    def __init__(self) -> None:
+        import google_crc32c  # only where files are hashed: the staging hook has it through google-cloud-storage
+
+        self.sha256, self.crc32c, self.size = hashlib.sha256(), google_crc32c.Checksum(), 0
+
+    def update(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.crc32c.update(data)
+        self.size += len(data)
+
+    def crc32c_b64(self) -> str:
+        return base64.b64encode(self.crc32c.digest()).decode("ascii")
+
+
 def hash_file(path: Path, combined: Any = None) -> LocalFile:
     """One read of the file: its own sha256 and CRC32C, and (when given) its bytes fed to the ``combined``
     path digest of several files."""
-    import google_crc32c  # only where files are hashed: the staging hook has it through google-cloud-storage
-
-    sha, crc, size = hashlib.sha256(), google_crc32c.Checksum(), 0
+    digests = Digests()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             if combined is not None:
                 combined.update(block)
-            sha.update(block)
-            crc.update(block)
-            size += len(block)
-    return LocalFile(path, size, sha.hexdigest(), base64.b64encode(crc.digest()).decode("ascii"))
+            digests.update(block)
+    return LocalFile(path, digests.size, digests.sha256.hexdigest(), digests.crc32c_b64())
 
 
 def check_staging_args(packages: Sequence[str] | str | None, *, package_path: str | os.PathLike[str] | None = None,
